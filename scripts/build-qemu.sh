@@ -100,21 +100,40 @@ conf=(--target-list=x86_64-softmmu
       --with-devices-x86_64=nvme-accel
       --enable-kvm --enable-linux-aio --enable-tcg
       --disable-docs --disable-install-blobs --disable-download
+      --firmwarepath=/usr/share/seabios:/usr/share/qemu
       --python=/usr/bin/python3)
 case "$variant" in
     default) ;;
     asan) conf+=(--enable-asan --enable-ubsan) ;;
     *) log "unknown QEMU_VARIANT $variant"; exit 1 ;;
 esac
-conf_stamp=$(printf '%s\n' "${conf[@]}" | sha256sum | cut -d' ' -f1)
+# "roms": configure must have found the -m32 compiler for the option ROMs.
+conf_stamp=$(printf '%s\n' "${conf[@]}" roms | sha256sum | cut -d' ' -f1)
+configure() {
+    (cd "$build" && "$tree/configure" "${conf[@]}" >configure.log 2>&1)
+}
 if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/.conf-stamp" 2>/dev/null)" != "$conf_stamp" ]; then
     log "configuring ($variant)"
-    rm -rf "$build"; mkdir -p "$build"
-    (cd "$build" && "$tree/configure" "${conf[@]}" >configure.log 2>&1) || {
-        tail -n 30 "$build/configure.log" >&2; exit 1; }
+    mkdir -p "$build"
+    # Reconfigure in place (objects survive); start afresh if that fails.
+    if ! configure; then
+        rm -rf "$build"; mkdir -p "$build"
+        configure || { tail -n 30 "$build/configure.log" >&2; exit 1; }
+    fi
     echo "$conf_stamp" > "$build/.conf-stamp"
 fi
 targets=(qemu-system-x86_64 ${QEMU_EXTRA_TARGETS:-})
 log "building ${targets[*]}"
 ninja -C "$build" -j"$(nproc)" "${targets[@]}" >&2
+# Debian strips prebuilt blobs: build the x86 option ROMs (linuxboot_dma for
+# -kernel, pvh, kvmvapic) from source.
+make -s -C "$build/pc-bios/optionrom" >&2
+# Run from the build tree, QEMU looks for firmware under qemu-bundle/ (the
+# configured --firmwarepath and datadir relocated there): point it at
+# Debian's SeaBIOS and at the ROMs just built.
+mkdir -p "$build/qemu-bundle/usr/share" "$build/qemu-bundle/usr/local/share/qemu"
+ln -sfn /usr/share/seabios "$build/qemu-bundle/usr/share/seabios"
+for rom in "$build"/pc-bios/optionrom/*.bin; do
+    ln -sfn "$rom" "$build/qemu-bundle/usr/local/share/qemu/$(basename "$rom")"
+done
 echo "$build"

@@ -13,7 +13,8 @@ pkgs=(
     valgrind
     # QEMU build (meson >= 1.5 comes from bookworm-backports below)
     ninja-build python3 python3-venv libglib2.0-dev libpixman-1-dev
-    zlib1g-dev libaio-dev libfdt-dev flex bison dpkg-dev
+    zlib1g-dev libaio-dev libfdt-dev flex bison dpkg-dev seabios
+    gcc-multilib    # QEMU builds its x86 option ROMs (linuxboot, pvh) with -m32
     # kernel module build
     kmod bc
     # VM runner: initramfs, guest kernel unpacking
@@ -32,6 +33,13 @@ fi
 # meson from bookworm-backports (QEMU 10 needs >= 1.5)
 if ! dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson 2>/dev/null || echo 0)" ge 1.5; then
     apt-get install -y -qq --no-install-recommends -t bookworm-backports meson
+fi
+
+# Option ROMs for QEMU's -kernel boot (linuxboot_dma.bin, pvh.bin, ...),
+# which our build does not produce: the data package of the same QEMU
+# release (10.0) from bookworm-backports; bookworm's own is 7.2.
+if ! [ -e /usr/share/qemu/linuxboot_dma.bin ]; then
+    apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-data
 fi
 
 # Kernel headers: backports (the version the guest kernel runs) and, as a

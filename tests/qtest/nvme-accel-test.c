@@ -13,6 +13,7 @@
 #include "qobject/qjson.h"
 #include "qapi/error.h"
 #include "libqos/pci-pc.h"
+#include "hw/pci/pci_regs.h"
 #include "block/nvme.h"
 
 #define NVME_ACCEL_VENDOR   0x1af4

@@ -1,0 +1,296 @@
+#!/bin/bash
+# Run a test script inside a throw-away TCG guest booted from Debian's
+# bookworm-backports kernel (scripts/guest-kernel.sh) with a busybox
+# initramfs, and judge the result from the script's exit code *and* the
+# guest kernel's log and taint flags.
+#
+#   scripts/vm-run.sh [options] -- script.sh [args...]
+#
+#   --timeout S          host-side limit for the whole VM run (default 300)
+#   --module path.ko     extra module, put in /lib/modules/<rel>/extra/ and
+#                        indexed, so both "insmod <path>" and "modprobe <name>"
+#                        work (repeatable)
+#   --kmod name          another module of the guest kernel to include, with
+#                        its dependencies (repeatable; vfio, vfio_iommu_type1,
+#                        mdev, null_blk and loop are always there)
+#   --file host:guest    copy a host file or directory to a guest path
+#                        (repeatable)
+#   --mem SIZE           guest RAM (default 2G)
+#   --smp N              guest CPUs (default 2)
+#   -v, --verbose        stream the guest console to stderr while it runs
+#
+# Environment: QEMU=path overrides the QEMU binary (default: our build, from
+# scripts/build-qemu.sh); NVME_ACCEL_CACHE moves the cache.
+#
+# In the guest, the script runs as PID 1's child under busybox sh with
+# /proc, /sys, /dev and /tmp mounted, in /, with $VM_EXTRA_MODULES listing
+# the guest paths of the --module files.
+#
+# Exit status: the script's; if the script passed, 1 when the kernel log
+# shows an oops, BUG, WARNING, lockdep/KASAN/UBSAN report or call trace, or
+# when the kernel is tainted by anything but O (out-of-tree) and E
+# (unsigned) modules; 124 on timeout; 125 when the VM did not run the script
+# to the end. The script's output goes to stdout; everything vm-run.sh says,
+# including the reason for a failure, to stderr.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${NVME_ACCEL_CACHE:-$HOME/.cache/nvme-accel}
+log() { echo "vm-run: $*" >&2; }
+die() { log "$*"; exit 2; }
+
+timeout_s=300 mem=2G smp=2 verbose=false
+modules=() files=()
+kmods=(vfio vfio_iommu_type1 mdev null_blk loop)
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --timeout) timeout_s=${2:?--timeout needs seconds}; shift 2 ;;
+        --module)  modules+=("${2:?--module needs a path}"); shift 2 ;;
+        --kmod)    kmods+=("${2:?--kmod needs a module name}"); shift 2 ;;
+        --file)    files+=("${2:?--file needs host:guest}"); shift 2 ;;
+        --mem)     mem=${2:?--mem needs a size}; shift 2 ;;
+        --smp)     smp=${2:?--smp needs a count}; shift 2 ;;
+        -v|--verbose) verbose=true; shift ;;
+        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --) shift; break ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+done
+[ $# -ge 1 ] || die "usage: vm-run.sh [options] -- script.sh [args...]"
+script=$1; shift
+[ -f "$script" ] || die "test script $script not found"
+for m in ${modules[@]+"${modules[@]}"}; do
+    [ -f "$m" ] || die "module $m not found"
+done
+for f in ${files[@]+"${files[@]}"}; do
+    case "$f" in
+        *:/*) [ -e "${f%%:*}" ] || die "--file source ${f%%:*} not found" ;;
+        *) die "--file wants host:/absolute/guest/path, got $f" ;;
+    esac
+done
+[[ $timeout_s =~ ^[0-9]+$ ]] || die "--timeout wants whole seconds"
+
+# --- guest kernel and QEMU -------------------------------------------------
+
+kroot=$("$here/guest-kernel.sh" | tail -n1)
+rel=$(basename "$(ls -d "$kroot"/lib/modules/*/ | head -n1)")
+vmlinuz=$kroot/boot/vmlinuz-$rel
+[ -f "$vmlinuz" ] || die "no $vmlinuz in $kroot"
+
+if [ -n "${QEMU:-}" ]; then
+    qemu=$QEMU
+else
+    # Our build, refreshed (a no-op when nothing changed).
+    qemu=$("$here/build-qemu.sh" | tail -n1)/qemu-system-x86_64
+fi
+[ -x "$qemu" ] || die "QEMU binary $qemu is not executable"
+
+# --- initramfs base: busybox + trimmed module tree, cached -----------------
+
+# The guest has no libc: busybox must be the static build (ldd fails on it).
+busybox=/bin/busybox
+if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+    die "need a static $busybox (package busybox-static; run scripts/setup-deps.sh)"
+fi
+
+# The key covers everything the base is made of; bump "layout" when the
+# construction below changes.
+key=$(printf '%s\n' layout=1 "$kroot" "${kmods[@]}" \
+          "$(stat -L -c '%s %Y' "$busybox")" | sha256sum | cut -c1-16)
+base=$cache/vm-initramfs/$rel-$key
+
+build_base() {
+    local tmp mdir deps path rp
+    tmp=$(mktemp -d "$cache/vm-initramfs/.build.XXXXXX")
+    mkdir -p "$tmp"/{bin,sbin,dev,proc,sys,tmp,run,root,etc}
+    cp "$busybox" "$tmp/bin/busybox"
+    local applet
+    for applet in $("$busybox" --list); do
+        [ "$applet" = busybox ] || ln -s busybox "$tmp/bin/$applet"
+    done
+    # Only the listed modules and what they need. modprobe on the host
+    # resolves dependencies (including softdeps and aliases) from the
+    # full tree's index that guest-kernel.sh generated.
+    deps=$(modprobe -d "$kroot" -S "$rel" --show-depends -a "${kmods[@]}") ||
+        { rm -rf "$tmp"; die "cannot resolve guest kernel modules ${kmods[*]}"; }
+    mdir=$tmp/lib/modules/$rel
+    mkdir -p "$mdir"
+    while read -r verb path _; do
+        [ "$verb" = insmod ] || continue        # "builtin x": nothing to copy
+        rp=${path#"$kroot/lib/modules/$rel/"}
+        mkdir -p "$mdir/$(dirname "$rp")"
+        # Debian 6.12 compresses modules with xz. busybox modprobe cannot
+        # read compressed modules, so store them plain (the kernel's own
+        # in-kernel decompression only helps finit_module callers).
+        case "$path" in
+            *.ko.xz)  xz -dc "$path" > "$mdir/${rp%.xz}" ;;
+            *.ko.zst) zstd -q -dc "$path" > "$mdir/${rp%.zst}" ;;
+            *.ko.gz)  gzip -dc "$path" > "$mdir/${rp%.gz}" ;;
+            *.ko)     cp "$path" "$mdir/$rp" ;;
+            *) rm -rf "$tmp"; die "unexpected module file $path" ;;
+        esac
+    done <<< "$deps"
+    # depmod needs to know what is built in so "modprobe <builtin>" works.
+    cp "$kroot/lib/modules/$rel"/modules.builtin{,.modinfo} "$mdir/"
+    (cd "$mdir" && find kernel -name '*.ko' | sort) > "$mdir/modules.order"
+    mkdir -p "$cache/vm-initramfs"
+    if [ -e "$base" ]; then                     # another run was faster
+        rm -rf "$tmp"
+    else
+        mv "$tmp" "$base" 2>/dev/null || rm -rf "$tmp"
+    fi
+}
+
+mkdir -p "$cache/vm-initramfs" "$cache/vm-run"
+[ -d "$base" ] || { log "building initramfs base for $rel (${kmods[*]})"; build_base; }
+
+# --- per-run initramfs: base + modules, files, script, /init ---------------
+
+run=$(mktemp -d "$cache/vm-run/run.XXXXXX")
+stage=$run/root
+consolelog=$run/console.log
+# Old runs: keep a week of console logs, drop staging trees right away.
+find "$cache/vm-run" -mindepth 1 -maxdepth 1 -name 'run.*' -mtime +7 \
+    -exec rm -rf {} + 2>/dev/null || true
+cleanup() { rm -rf "$stage" "$run/initrd.cpio"; }
+trap cleanup EXIT
+
+# Hard links: the base stays untouched as long as we only add files and
+# replace (never rewrite) the index files, which we delete first.
+cp -al "$base" "$stage"
+mdir=$stage/lib/modules/$rel
+rm -f "$mdir"/modules.*.bin "$mdir"/modules.{dep,alias,symbols,softdep,devname,builtin.alias.bin}
+guest_mods=()
+if [ ${#modules[@]} -gt 0 ]; then
+    mkdir -p "$mdir/extra"
+    for m in "${modules[@]}"; do
+        cp "$m" "$mdir/extra/"
+        guest_mods+=("/lib/modules/$rel/extra/$(basename "$m")")
+        echo "extra/$(basename "$m")" >> "$mdir/modules.order"
+    done
+fi
+# A small index: busybox modprobe parses modules.dep in full on every call.
+depmod -b "$stage" "$rel"
+
+for f in ${files[@]+"${files[@]}"}; do
+    src=${f%%:*} dst=${f#*:}
+    mkdir -p "$stage$(dirname "$dst")"
+    cp -a "$src" "$stage$dst"
+done
+
+mkdir -p "$stage/test"
+cp "$script" "$stage/test/script"
+# Arguments survive as one shell-quoted line that the guest's sh evaluates.
+printf '%q ' "$@" > "$stage/test/args"
+printf '%s\n' "${guest_mods[*]-}" > "$stage/test/extra-modules"
+
+cat > "$stage/init" <<'EOF'
+#!/bin/sh
+# PID 1 of the test guest: run /test/script, report, power off. The markers
+# are what vm-run.sh looks for on the host.
+/bin/busybox mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+# The initramfs has no /dev/console node, so the kernel could not give us
+# stdio; take the console from devtmpfs.
+exec </dev/console >/dev/console 2>&1
+export PATH=/bin:/sbin HOME=/root
+VM_EXTRA_MODULES=$(cat /test/extra-modules)
+export VM_EXTRA_MODULES
+echo "@@vm-run: script begin@@"
+eval "set -- $(cat /test/args)"
+sh /test/script "$@"
+rc=$?
+echo "@@vm-run: script exit $rc@@"
+echo "@@vm-run: dmesg begin@@"
+dmesg
+echo "@@vm-run: dmesg end@@"
+echo "@@vm-run: tainted $(cat /proc/sys/kernel/tainted)@@"
+sync
+poweroff -f
+EOF
+chmod +x "$stage/init" "$stage/test/script"
+
+# newc, owned by root, uncompressed: a few MB that QEMU hands over at once.
+(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
+     cpio -o -H newc -R 0:0 --quiet) > "$run/initrd.cpio"
+
+# --- boot -------------------------------------------------------------------
+
+append="console=ttyS0 panic=-1 quiet cryptomgr.notests ipv6.disable=1 init_on_alloc=0"
+qemu_args=(-accel tcg -machine q35 -cpu max -m "$mem" -smp "$smp"
+           -nographic -no-reboot
+           -kernel "$vmlinuz" -initrd "$run/initrd.cpio" -append "$append")
+log "booting $rel with $(basename "$script") (console log: $consolelog)"
+start=$SECONDS
+set +e
+if $verbose; then
+    timeout -k 10 "$timeout_s" "$qemu" "${qemu_args[@]}" < /dev/null 2>&1 |
+        tee "$consolelog" >&2
+    qrc=${PIPESTATUS[0]}
+else
+    timeout -k 10 "$timeout_s" "$qemu" "${qemu_args[@]}" < /dev/null > "$consolelog" 2>&1
+    qrc=$?
+fi
+set -e
+elapsed=$((SECONDS - start))
+
+# --- verdict ----------------------------------------------------------------
+
+# The serial console ends lines with CR LF.
+clean=$run/console.txt
+tr -d '\r' < "$consolelog" > "$clean"
+
+# The script's own output, as the guest printed it.
+sed -n '/^@@vm-run: script begin@@$/,/^@@vm-run: script exit [0-9]*@@$/p' "$clean" |
+    sed '1d;/^@@vm-run: script exit [0-9]*@@$/d'
+
+rc=$(sed -n 's/^@@vm-run: script exit \([0-9]*\)@@$/\1/p' "$clean" | tail -n1)
+tainted=$(sed -n 's/^@@vm-run: tainted \([0-9]*\)@@$/\1/p' "$clean" | tail -n1)
+
+fail() { log "FAIL: $*"; log "console log: $consolelog"; }
+
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+    fail "timeout after ${timeout_s} s"
+    tail -n 20 "$clean" | sed 's/^/vm-run:   | /' >&2
+    exit 124
+fi
+if [ -z "$rc" ] || [ -z "$tainted" ]; then
+    fail "the guest did not run the script to the end (QEMU exit $qrc)"
+    tail -n 30 "$clean" | sed 's/^/vm-run:   | /' >&2
+    exit 125
+fi
+
+# Kernel trouble anywhere on the console (covers a crash before the dmesg
+# dump) or in the dmesg dump (covers messages below the console loglevel).
+# Patterns are the kernel's own headlines for these reports.
+bad='Oops|BUG:|kernel BUG|WARNING:|Call Trace|possible (recursive|circular) locking|'\
+'lockdep|KASAN:|UBSAN:|KFENCE:|general protection fault|Kernel panic|'\
+'INFO: task .* blocked|rcu: INFO|self-detected stall|list_(add|del) corruption'
+reasons=()
+if hits=$(grep -E "$bad" "$clean" | grep -v '^@@vm-run:' | sort -u) && [ -n "$hits" ]; then
+    reasons+=("guest kernel reported:")
+    while IFS= read -r l; do reasons+=("  $l"); done <<< "$(head -n 10 <<< "$hits")"
+fi
+# Taint bits O (4096, out-of-tree) and E (8192, unsigned) are what loading
+# our module costs; anything else (W after a WARN, D after an oops, ...) is
+# a problem.
+if [ $(( tainted & ~(4096 | 8192) )) -ne 0 ]; then
+    reasons+=("kernel tainted $tainted (allowed: O=4096, E=8192)")
+fi
+
+log "guest ran $(basename "$script") in ${elapsed} s: exit $rc, tainted $tainted"
+if [ "$rc" -ne 0 ]; then
+    fail "script exited $rc"
+    for r in ${reasons[@]+"${reasons[@]}"}; do log "$r"; done
+    exit "$rc"
+fi
+if [ ${#reasons[@]} -gt 0 ]; then
+    fail "script passed but the kernel is not clean"
+    for r in "${reasons[@]}"; do log "$r"; done
+    exit 1
+fi
+log "ok"
+exit 0
