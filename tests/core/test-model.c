@@ -497,7 +497,7 @@ static void run_model(uint32_t seed, unsigned steps)
 static void test_model_seeds(void)
 {
 	const char *env = getenv("NAC_MODEL_SEEDS");
-	unsigned seeds = env ? atoi(env) : 40;
+	unsigned seeds = env ? atoi(env) : 200;
 
 	for (unsigned s = 1; s <= seeds; s++)
 		run_model(s, 3000);
