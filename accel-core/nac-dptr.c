@@ -276,7 +276,10 @@ uint16_t nac_map_dptr(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 		/* No metadata is supported, so MPTR is never used. */
 		if (!ctrl->sgl)
 			return NAC_SC_INVALID_FIELD | NAC_DNR;
-		memcpy(&sgl1, &sqe->dptr1, sizeof(sgl1));
+		/* SGL1 spans dptr1 and dptr2: copy it out field by field. */
+		memcpy(&sgl1, &sqe->dptr1, sizeof(sqe->dptr1));
+		memcpy((uint8_t *)&sgl1 + sizeof(sqe->dptr1), &sqe->dptr2,
+		       sizeof(sqe->dptr2));
 		return nac_map_sgl(ctrl, mem, &sgl1, len, to_guest,
 				   sg, sg_max, nsg);
 	default:

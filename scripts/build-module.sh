@@ -33,7 +33,7 @@ $all && suites+=(bookworm)
 # build <suite>: build against that suite's headers; prints the .ko path.
 build() {
     local suite=$1 rel kdir out buildlog start
-    rel=$("$here/kernel-version.sh" release "$suite")
+    rel=$(bash "$here/kernel-version.sh" release "$suite")
     kdir=/usr/src/linux-headers-$rel
     if [ ! -d "$kdir" ]; then
         log "$kdir is missing: run scripts/setup-deps.sh (it installs" \

@@ -14,8 +14,18 @@ dir=$cache/guest-kernel
 log() { echo "guest-kernel: $*" >&2; }
 
 suite=${GUEST_KERNEL_SUITE:-bookworm-backports}
-pkg=$("$here/kernel-version.sh" image "$suite")
-rel=$("$here/kernel-version.sh" release "$suite")
+
+# Fast path (the VM runner calls this on every run, and asking apt costs
+# ~3 s): the answer can only change when the apt lists do.
+current=$dir/current-$suite
+if [ -s "$current" ] && [ -e "$(cat "$current")/.complete" ] &&
+   [ -z "$(find /var/lib/apt/lists -maxdepth 1 -newer "$current" -print -quit 2>/dev/null)" ]; then
+    cat "$current"
+    exit 0
+fi
+
+pkg=$(bash "$here/kernel-version.sh" image "$suite")
+rel=$(bash "$here/kernel-version.sh" release "$suite")
 # Pin the exact version the suite's metapackage points at, so headers and
 # image always come from the same upload.
 ver=$(apt-cache madison "$pkg" | awk -v s="$suite/" '$0 ~ s { print $3; exit }')
@@ -23,13 +33,15 @@ ver=$(apt-cache madison "$pkg" | awk -v s="$suite/" '$0 ~ s { print $3; exit }')
 
 root=$dir/$pkg-$ver
 if [ -e "$root/.complete" ]; then
+    echo "$root" > "$current"
     echo "$root"
     exit 0
 fi
 
 mkdir -p "$dir"
-deb=$(ls "$dir/${pkg}_"*.deb 2>/dev/null | grep -F "_${ver//:/%3a}_" | head -n1 || true)
-if [ -z "$deb" ]; then
+# apt-get download names the file <pkg>_<version, ":" as %3a>_<arch>.deb.
+deb=$dir/${pkg}_${ver//:/%3a}_$(dpkg --print-architecture).deb
+if [ ! -e "$deb" ]; then
     log "downloading $pkg=$ver"
     # apt-get download writes into the current directory.
     # As root, apt warns that its _apt sandbox user cannot write the cache;
@@ -37,7 +49,7 @@ if [ -z "$deb" ]; then
     sandbox=()
     [ "$(id -u)" = 0 ] && sandbox=(-o APT::Sandbox::User=root)
     (cd "$dir" && apt-get download -q=2 "${sandbox[@]}" "$pkg=$ver" >&2)
-    deb=$(ls -t "$dir/${pkg}_"*.deb | head -n1)
+    [ -e "$deb" ] || { log "apt-get download did not produce $deb"; exit 1; }
 fi
 
 log "extracting $(basename "$deb")"
@@ -53,4 +65,5 @@ depmod -b "$root.tmp" "$rel"
 rm -rf "$root"
 mv "$root.tmp" "$root"
 touch "$root/.complete"
+echo "$root" > "$current"
 echo "$root"

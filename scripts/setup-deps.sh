@@ -35,13 +35,6 @@ if ! dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson 2>/dev/null 
     apt-get install -y -qq --no-install-recommends -t bookworm-backports meson
 fi
 
-# Option ROMs for QEMU's -kernel boot (linuxboot_dma.bin, pvh.bin, ...),
-# which our build does not produce: the data package of the same QEMU
-# release (10.0) from bookworm-backports; bookworm's own is 7.2.
-if ! [ -e /usr/share/qemu/linuxboot_dma.bin ]; then
-    apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-data
-fi
-
 # Kernel headers: backports (the version the guest kernel runs) and, as a
 # compile check, bookworm's own. Both are versioned packages that coexist.
 bpo_hdr=$("$here/kernel-version.sh" headers bookworm-backports)

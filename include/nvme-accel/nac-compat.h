@@ -12,6 +12,7 @@
 #include <linux/string.h>
 #include <linux/errno.h>
 #include <linux/compiler.h>
+#include <linux/limits.h>
 #include <asm/byteorder.h>
 #include <asm/barrier.h>
 
@@ -26,6 +27,10 @@
 #define nac_mb()            smp_mb()
 #define nac_likely(x)       likely(x)
 #define nac_unlikely(x)     unlikely(x)
+/* The core uses the C library's names for integer limits. */
+#ifndef UINT32_MAX
+#define UINT32_MAX          U32_MAX
+#endif
 
 #else /* userspace */
 
