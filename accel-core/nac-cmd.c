@@ -74,6 +74,9 @@ static uint16_t nac_decode_dsm(const struct nac_ctrl *ctrl,
 	}
 	if (ns->read_only)
 		return NAC_SC_NS_WRITE_PROTECTED | NAC_DNR;
+	/* The caller provides range storage only where it executes DSM. */
+	if (!req->ranges)
+		return NAC_SC_INTERNAL;
 	req->len = nr * sizeof(struct nac_dsm_range);
 	status = nac_map_dptr(ctrl, mem, sqe, req->len, false,
 			      req->sg, req->sg_max, &req->nsg);

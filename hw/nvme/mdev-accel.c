@@ -2,9 +2,10 @@
  * nvme-accel: an NVMe controller whose I/O queues can run in the host kernel
  *
  * QEMU owns the controller registers and the admin queue; the I/O queue
- * pairs are executed by the shared datapath core, either in QEMU or in the
- * kvm-accel kernel module. This file is the PCI function and its register
- * file.
+ * pairs are executed by the shared datapath core (accel-core/), either in
+ * QEMU (mdev-accel-queue.c) or in the kvm-accel kernel module. This file is
+ * the PCI function: properties, register file, controller life cycle and
+ * interrupt delivery.
  *
  * Copyright (c) 2026 The nvme-accel authors
  *
@@ -14,38 +15,26 @@
 
 #include "qemu/osdep.h"
 #include "qemu/log.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
 #include "qemu/module.h"
+#include "qemu/rcu.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
+#include "qapi/visitor.h"
 #include "hw/pci/msix.h"
 #include "hw/pci/pcie.h"
 #include "hw/qdev-properties.h"
 #include "hw/qdev-properties-system.h"
 #include "migration/vmstate.h"
 #include "system/block-backend.h"
+#include "system/system.h"
+#include "exec/memory.h"
 #include "mdev-accel.h"
 #include "trace.h"
 
-#define NVME_ACCEL_GUEST_ERR(trace, fmt, ...) \
-    do { \
-        (trace_##trace)(__VA_ARGS__); \
-        qemu_log_mask(LOG_GUEST_ERROR, #trace \
-                      " in %s: " fmt "\n", __func__, ## __VA_ARGS__); \
-    } while (0)
-
 /* NVMe 2.0, 3.1.4.1: CAP.TO is in 500 ms units. */
 #define NVME_ACCEL_CAP_TIMEOUT  0xf
-#define NVME_ACCEL_VERSION      0x00020000
-
-static void nvme_accel_reset_regs(NvmeAccelCtrl *n)
-{
-    n->intms = 0;
-    n->cc = 0;
-    n->csts = 0;
-    n->aqa = 0;
-    n->asq = 0;
-    n->acq = 0;
-}
 
 static void nvme_accel_init_cap(NvmeAccelCtrl *n)
 {
@@ -59,8 +48,193 @@ static void nvme_accel_init_cap(NvmeAccelCtrl *n)
     NVME_CAP_SET_MPSMIN(cap, 0);
     NVME_CAP_SET_MPSMAX(cap, 4);
     n->cap = cap;
-    n->vs = NVME_ACCEL_VERSION;
+    n->vs = NVME_ACCEL_VERSION_REG;
 }
+
+/* --- interrupts -------------------------------------------------------- */
+
+/* Pin-based: INTx follows "some unmasked vector has unreaped entries". */
+static void nvme_accel_intx_check(NvmeAccelCtrl *n)
+{
+    PCIDevice *pci = PCI_DEVICE(n);
+
+    if (msix_enabled(pci)) {
+        return;
+    }
+    if (~n->intms & n->irq_status) {
+        pci_irq_assert(pci);
+    } else {
+        pci_irq_deassert(pci);
+    }
+}
+
+/* Main loop: raise the vector (MSI-X message, or INTx level). */
+void nvme_accel_irq_raise(NvmeAccelCtrl *n, uint16_t vector)
+{
+    PCIDevice *pci = PCI_DEVICE(n);
+
+    if (msix_enabled(pci)) {
+        trace_nvme_accel_irq_msix(vector);
+        msix_notify(pci, vector);
+    } else {
+        trace_nvme_accel_irq_pin(vector);
+        /* Pin-based interrupts have one vector: CQs may only use 0. */
+        n->irq_status |= 1;
+        nvme_accel_intx_check(n);
+    }
+}
+
+/*
+ * A CQ has new entries the host should hear about. In the main loop we raise
+ * the vector directly; from an iothread (or under KVM with irqfd) we signal
+ * the vector's eventfd, which is either a KVM irqfd or read by the main
+ * loop.
+ */
+void nvme_accel_irq_notify(NvmeAccelCtrl *n, NvmeAccelCQ *cq)
+{
+    NvmeAccelVector *v = &n->vectors[cq->q.vector];
+
+    if (!cq->q.irq_enabled) {
+        return;
+    }
+    if (v->irqfd_active || !qemu_in_main_thread()) {
+        event_notifier_set(&v->notifier);
+        return;
+    }
+    nvme_accel_irq_raise(n, cq->q.vector);
+}
+
+/* The host reaped entries: INTx may drop. MSI-X is edge, nothing to do. */
+void nvme_accel_intx_reaped(NvmeAccelCtrl *n)
+{
+    unsigned i;
+
+    if (msix_enabled(PCI_DEVICE(n)) || !n->irq_status) {
+        return;
+    }
+    for (i = 0; i < n->nr_qpairs; i++) {
+        NvmeAccelCQ *cq = n->cq[i];
+
+        if (cq && cq->q.irq_enabled &&
+            qatomic_read(&cq->q.tail) != cq->q.head) {
+            return;
+        }
+    }
+    n->irq_status = 0;
+    nvme_accel_intx_check(n);
+}
+
+/* --- controller life cycle --------------------------------------------- */
+
+void nvme_accel_fatal(NvmeAccelCtrl *n, const char *why)
+{
+    trace_nvme_accel_err_fatal(why);
+    qemu_log_mask(LOG_GUEST_ERROR, "nvme-accel: controller fatal status: %s\n",
+                  why);
+    n->csts |= NVME_CSTS_FAILED;
+}
+
+static bool nvme_accel_start_ctrl(NvmeAccelCtrl *n)
+{
+    uint32_t cc = n->cc;
+    uint32_t page_shift = NVME_CC_MPS(cc) + 12;
+    uint32_t asqs = (n->aqa & 0xfff) + 1, acqs = ((n->aqa >> 16) & 0xfff) + 1;
+    uint16_t status;
+
+    if (n->sq[0] || n->cq[0]) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_startfail_queues, "%s",
+                             "admin queues still present");
+        return false;
+    }
+    if (!n->asq || !n->acq || (n->asq | n->acq) & ((1 << page_shift) - 1)) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_startfail_asq_acq,
+                             "asq 0x%"PRIx64" acq 0x%"PRIx64, n->asq, n->acq);
+        return false;
+    }
+    if (NVME_CC_MPS(cc) < NVME_CAP_MPSMIN(n->cap) ||
+        NVME_CC_MPS(cc) > NVME_CAP_MPSMAX(n->cap)) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_startfail_mps, "mps %u",
+                             NVME_CC_MPS(cc));
+        return false;
+    }
+    if (NVME_CC_CSS(cc) != NVME_CC_CSS_NVM) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_startfail_css, "css %u",
+                             NVME_CC_CSS(cc));
+        return false;
+    }
+    if (NVME_CC_AMS(cc) != 0) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_startfail_ams, "ams %u",
+                             NVME_CC_AMS(cc));
+        return false;
+    }
+    if (asqs < 2 || acqs < 2) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_startfail_aqa, "aqa 0x%x", n->aqa);
+        return false;
+    }
+
+    n->core.page_shift = page_shift;
+    n->core.sgl = true;
+    n->core.max_xfer = n->params.mdts ? (4 * KiB) << n->params.mdts : 0;
+
+    status = nvme_accel_create_cq(n, 0, n->acq, acqs, 0, true);
+    if (!status) {
+        status = nvme_accel_create_sq(n, 0, 0, n->asq, asqs);
+    }
+    if (status) {
+        nvme_accel_queues_reset(n);
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_startfail_admin, "status 0x%x",
+                             status);
+        return false;
+    }
+    trace_nvme_accel_enabled(page_shift, asqs, acqs);
+    return true;
+}
+
+/* Everything a Controller Reset returns to its initial state. */
+static void nvme_accel_ctrl_reset(NvmeAccelCtrl *n)
+{
+    nvme_accel_queues_reset(n);
+    nvme_accel_admin_reset(n);
+    n->irq_status = 0;
+    n->intms = 0;
+    nvme_accel_intx_check(n);
+}
+
+static void nvme_accel_shutdown(NvmeAccelCtrl *n)
+{
+    /* Finish in-flight I/O and make it durable before reporting done. */
+    blk_drain(n->blkconf.blk);
+    blk_flush(n->blkconf.blk);
+}
+
+static void nvme_accel_write_cc(NvmeAccelCtrl *n, uint32_t val)
+{
+    uint32_t old = n->cc;
+
+    n->cc = val;
+    if (NVME_CC_EN(val) && !NVME_CC_EN(old)) {
+        if (nvme_accel_start_ctrl(n)) {
+            n->csts |= NVME_CSTS_READY;
+        }
+    } else if (!NVME_CC_EN(val) && NVME_CC_EN(old)) {
+        nvme_accel_ctrl_reset(n);
+        /* CC.EN 1 -> 0 resets everything but AQA/ASQ/ACQ. */
+        n->cc = 0;
+        n->csts &= ~(NVME_CSTS_READY | NVME_CSTS_FAILED);
+        trace_nvme_accel_disabled();
+    }
+
+    if (NVME_CC_SHN(val) && !NVME_CC_SHN(old)) {
+        nvme_accel_shutdown(n);
+        n->csts = (n->csts & ~(CSTS_SHST_MASK << CSTS_SHST_SHIFT)) |
+                  NVME_CSTS_SHST_COMPLETE;
+        trace_nvme_accel_shutdown();
+    } else if (!NVME_CC_SHN(val) && NVME_CC_SHN(old)) {
+        n->csts &= ~(CSTS_SHST_MASK << CSTS_SHST_SHIFT);
+    }
+}
+
+/* --- register file ----------------------------------------------------- */
 
 static uint64_t nvme_accel_reg_read(NvmeAccelCtrl *n, hwaddr addr)
 {
@@ -99,7 +273,7 @@ static uint64_t nvme_accel_mmio_read(void *opaque, hwaddr addr, unsigned size)
         return 0;
     }
     if (addr >= NVME_ACCEL_REG_SIZE) {
-        /* Doorbells are write-only; reads return zero (NVMe 2.0, 3.1.4.26). */
+        /* Doorbells are write-only; reads return zero. */
         return 0;
     }
 
@@ -121,23 +295,31 @@ static uint64_t nvme_accel_mmio_read(void *opaque, hwaddr addr, unsigned size)
     return val;
 }
 
-static void nvme_accel_write_cc(NvmeAccelCtrl *n, uint32_t val)
+static void nvme_accel_doorbell_write(NvmeAccelCtrl *n, hwaddr addr,
+                                      uint32_t val)
 {
-    uint32_t old = n->cc;
+    unsigned idx = (addr - NVME_ACCEL_REG_SIZE) / NVME_ACCEL_DB_STRIDE;
+    unsigned qid = idx / 2;
+    bool is_cq = idx & 1;
 
-    n->cc = val;
-    if (NVME_CC_SHN(val) && !NVME_CC_SHN(old)) {
-        /* Nothing is cached in the device model: shutdown is immediate. */
-        n->csts = (n->csts & ~(CSTS_SHST_MASK << CSTS_SHST_SHIFT)) |
-                  NVME_CSTS_SHST_COMPLETE;
-        trace_nvme_accel_shutdown();
-    } else if (!NVME_CC_SHN(val) && NVME_CC_SHN(old)) {
-        n->csts &= ~(CSTS_SHST_MASK << CSTS_SHST_SHIFT);
+    if (!NVME_CSTS_RDY(n->csts) || (n->csts & NVME_CSTS_FAILED)) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_not_ready, "addr 0x%"PRIx64,
+                             addr);
+        return;
     }
-    if (NVME_CC_EN(old) && !NVME_CC_EN(val)) {
-        nvme_accel_reset_regs(n);
-        n->aqa = 0;
-        trace_nvme_accel_disabled();
+    if (addr & (NVME_ACCEL_DB_STRIDE - 1) || qid >= n->nr_qpairs ||
+        (is_cq ? !n->cq[qid] : !n->sq[qid])) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_register, "qid %u cq %d",
+                             qid, is_cq);
+        nvme_accel_aer_enqueue(n, NVME_AER_TYPE_ERROR,
+                               NVME_AER_INFO_ERR_INVALID_DB_REGISTER,
+                               NVME_LOG_ERROR_INFO);
+        return;
+    }
+    if (is_cq) {
+        nvme_accel_cq_doorbell(n, n->cq[qid], val);
+    } else {
+        nvme_accel_sq_doorbell(n, n->sq[qid], val);
     }
 }
 
@@ -153,36 +335,58 @@ static void nvme_accel_mmio_write(void *opaque, hwaddr addr, uint64_t data,
         return;
     }
     if (addr >= NVME_ACCEL_REG_SIZE) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_doorbell, "addr 0x%"PRIx64,
-                             addr);
+        nvme_accel_doorbell_write(n, addr, data);
         return;
     }
 
     switch (addr) {
     case NVME_REG_INTMS:
+        if (msix_enabled(PCI_DEVICE(n))) {
+            /* "undefined when MSI-X is used": ignore. */
+            NVME_ACCEL_GUEST_ERR(nvme_accel_err_intm_msix, "0x%"PRIx64, data);
+            break;
+        }
         n->intms |= data;
+        nvme_accel_intx_check(n);
         break;
     case NVME_REG_INTMC:
+        if (msix_enabled(PCI_DEVICE(n))) {
+            NVME_ACCEL_GUEST_ERR(nvme_accel_err_intm_msix, "0x%"PRIx64, data);
+            break;
+        }
         n->intms &= ~data;
+        nvme_accel_intx_check(n);
         break;
     case NVME_REG_CC:
         nvme_accel_write_cc(n, data);
         break;
     case NVME_REG_AQA:
-        n->aqa = data;
+        if (NVME_CC_EN(n->cc)) {
+            NVME_ACCEL_GUEST_ERR(nvme_accel_err_admin_regs_enabled, "0x%"PRIx64,
+                                 addr);
+            break;
+        }
+        n->aqa = data & 0x0fff0fff;
         break;
     case NVME_REG_ASQ:
-        n->asq = size == 8 ? data : deposit64(n->asq, 0, 32, data);
-        break;
     case NVME_REG_ASQ + 4:
-        n->asq = deposit64(n->asq, 32, 32, data);
-        break;
     case NVME_REG_ACQ:
-        n->acq = size == 8 ? data : deposit64(n->acq, 0, 32, data);
+    case NVME_REG_ACQ + 4: {
+        uint64_t *reg = addr < NVME_REG_ACQ ? &n->asq : &n->acq;
+
+        if (NVME_CC_EN(n->cc)) {
+            NVME_ACCEL_GUEST_ERR(nvme_accel_err_admin_regs_enabled, "0x%"PRIx64,
+                                 addr);
+            break;
+        }
+        if (size == 8) {
+            *reg = data;
+        } else {
+            *reg = deposit64(*reg, (addr & 4) * 8, 32, data);
+        }
+        *reg &= ~0xfffULL;
         break;
-    case NVME_REG_ACQ + 4:
-        n->acq = deposit64(n->acq, 32, 32, data);
-        break;
+    }
     default:
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_mmio_ro, "addr 0x%"PRIx64, addr);
         break;
@@ -199,6 +403,76 @@ static const MemoryRegionOps nvme_accel_mmio_ops = {
     },
 };
 
+/* --- guest memory for the datapath core -------------------------------- */
+
+/*
+ * The device only ever touches guest RAM: queues, PRP lists, SGL segments
+ * and data in MMIO (the IOAPIC, another device's BAR, our own doorbells) are
+ * refused, as the kernel datapath, which sees only the RAM QEMU maps through
+ * VFIO, refuses them.
+ */
+static bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
+                              bool is_write)
+{
+    AddressSpace *as = pci_get_address_space(PCI_DEVICE(n));
+
+    if (gpa + len < gpa) {
+        return false;
+    }
+    RCU_READ_LOCK_GUARD();
+    while (len) {
+        hwaddr xlat, plen = len;
+        MemoryRegion *mr = address_space_translate(as, gpa, &xlat, &plen,
+                                                   is_write,
+                                                   MEMTXATTRS_UNSPECIFIED);
+
+        if (!memory_region_is_ram(mr) || (is_write && mr->readonly) ||
+            memory_region_is_ram_device(mr) || !plen) {
+            return false;
+        }
+        gpa += plen;
+        len -= plen;
+    }
+    return true;
+}
+
+static int nvme_accel_mem_read(void *opaque, uint64_t gpa, void *buf,
+                               uint32_t len)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    if (!nvme_accel_is_ram(n, gpa, len, false)) {
+        return -EFAULT;
+    }
+    return pci_dma_read(PCI_DEVICE(n), gpa, buf, len) ? -EFAULT : 0;
+}
+
+static int nvme_accel_mem_write(void *opaque, uint64_t gpa, const void *buf,
+                                uint32_t len)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    if (!nvme_accel_is_ram(n, gpa, len, true)) {
+        return -EFAULT;
+    }
+    return pci_dma_write(PCI_DEVICE(n), gpa, buf, len) ? -EFAULT : 0;
+}
+
+/* Data moves later, through the DMA helpers: check it is RAM now. */
+static int nvme_accel_mem_translate(void *opaque, uint64_t gpa, uint32_t len,
+                                    bool to_guest)
+{
+    return nvme_accel_is_ram(opaque, gpa, len, to_guest) ? 0 : -EFAULT;
+}
+
+static const struct nac_mem_ops nvme_accel_mem_ops = {
+    .read = nvme_accel_mem_read,
+    .write = nvme_accel_mem_write,
+    .translate = nvme_accel_mem_translate,
+};
+
+/* --- realize ----------------------------------------------------------- */
+
 static bool nvme_accel_check_params(NvmeAccelCtrl *n, Error **errp)
 {
     NvmeAccelParams *p = &n->params;
@@ -211,15 +485,133 @@ static bool nvme_accel_check_params(NvmeAccelCtrl *n, Error **errp)
         error_setg(errp, "serial property not set");
         return false;
     }
-    if (p->max_ioqpairs < 1 || p->max_ioqpairs > 128) {
-        error_setg(errp, "max-ioqpairs must be between 1 and 128");
+    if (p->max_ioqpairs < 1 || p->max_ioqpairs > NVME_ACCEL_MAX_QPAIRS) {
+        error_setg(errp, "max-ioqpairs must be between 1 and %d",
+                   NVME_ACCEL_MAX_QPAIRS);
         return false;
     }
     if (p->max_queue_entries < 2 || p->max_queue_entries > 65536) {
         error_setg(errp, "max-queue-entries must be between 2 and 65536");
         return false;
     }
+    if (p->mdts > 12) {
+        error_setg(errp, "mdts must be between 0 (no limit) and 12 (16 MiB)");
+        return false;
+    }
+    if (p->lba_size != 512 && p->lba_size != 4096) {
+        error_setg(errp, "logical_block_size must be 512 or 4096");
+        return false;
+    }
+    if (!p->accel_str || !strcmp(p->accel_str, "auto")) {
+        p->accel = NVME_ACCEL_MODE_AUTO;
+    } else if (!strcmp(p->accel_str, "off")) {
+        p->accel = NVME_ACCEL_MODE_OFF;
+    } else if (!strcmp(p->accel_str, "kernel")) {
+        p->accel = NVME_ACCEL_MODE_KERNEL;
+    } else {
+        error_setg(errp, "accel must be off, auto or kernel, not '%s'",
+                   p->accel_str);
+        return false;
+    }
+    if (p->accel == NVME_ACCEL_MODE_KERNEL) {
+        error_setg(errp, "accel=kernel is not available yet: the kvm-accel "
+                   "hand-off is not implemented in this QEMU");
+        error_append_hint(errp, "Use accel=off or accel=auto.\n");
+        return false;
+    }
     return true;
+}
+
+static bool nvme_accel_init_blk(NvmeAccelCtrl *n, Error **errp)
+{
+    BlockBackend *blk = n->blkconf.blk;
+    int64_t len;
+
+    /* One property decides the LBA size; the block conf follows it. */
+    if (n->blkconf.logical_block_size &&
+        n->blkconf.logical_block_size != n->params.lba_size) {
+        error_setg(errp, "logical_block_size=%u conflicts with lba-size=%u",
+                   n->blkconf.logical_block_size, n->params.lba_size);
+        return false;
+    }
+    n->blkconf.logical_block_size = n->params.lba_size;
+    if (!blkconf_blocksizes(&n->blkconf, errp)) {
+        return false;
+    }
+    if (!blkconf_apply_backend_options(&n->blkconf, !blk_supports_write_perm(blk),
+                                       true, errp)) {
+        return false;
+    }
+    len = blk_getlength(blk);
+    if (len < 0) {
+        error_setg_errno(errp, -len, "could not get the drive's size");
+        return false;
+    }
+    n->ns.nsid = NVME_ACCEL_NSID;
+    n->ns.lba_shift = ctz32(n->params.lba_size);
+    n->ns.nsze = len >> n->ns.lba_shift;
+    n->ns.read_only = !blk_is_writable(blk);
+    if (!n->ns.nsze) {
+        error_setg(errp, "drive is smaller than one logical block");
+        return false;
+    }
+    if (n->params.iothread) {
+        n->ctx = iothread_get_aio_context(n->params.iothread);
+        if (blk_set_aio_context(blk, n->ctx, errp) < 0) {
+            return false;
+        }
+    } else {
+        n->ctx = qemu_get_aio_context();
+    }
+    return true;
+}
+
+void nvme_accel_vector_handler(EventNotifier *e)
+{
+    NvmeAccelVector *v = container_of(e, NvmeAccelVector, notifier);
+
+    if (event_notifier_test_and_clear(e)) {
+        nvme_accel_irq_raise(v->ctrl, v - v->ctrl->vectors);
+    }
+}
+
+static bool nvme_accel_init_vectors(NvmeAccelCtrl *n, Error **errp)
+{
+    unsigned i;
+    int ret;
+
+    n->vectors = g_new0(NvmeAccelVector, n->nr_qpairs);
+    for (i = 0; i < n->nr_qpairs; i++) {
+        NvmeAccelVector *v = &n->vectors[i];
+
+        v->ctrl = n;
+        ret = event_notifier_init(&v->notifier, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "could not create an eventfd");
+            return false;
+        }
+        event_notifier_set_handler(&v->notifier, nvme_accel_vector_handler);
+    }
+    return true;
+}
+
+static void nvme_accel_cleanup_vectors(NvmeAccelCtrl *n)
+{
+    unsigned i;
+
+    if (!n->vectors) {
+        return;
+    }
+    for (i = 0; i < n->nr_qpairs; i++) {
+        NvmeAccelVector *v = &n->vectors[i];
+
+        if (v->ctrl) {
+            event_notifier_set_handler(&v->notifier, NULL);
+            event_notifier_cleanup(&v->notifier);
+        }
+    }
+    g_free(n->vectors);
+    n->vectors = NULL;
 }
 
 static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
@@ -229,24 +621,29 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
     unsigned nr_vectors, msix_table, msix_pba;
     uint64_t bar_size;
 
-    if (!nvme_accel_check_params(n, errp)) {
+    if (!nvme_accel_check_params(n, errp) || !nvme_accel_init_blk(n, errp)) {
         return;
     }
-    if (!blkconf_apply_backend_options(&n->blkconf,
-                                       !blk_supports_write_perm(n->blkconf.blk),
-                                       false, errp)) {
-        return;
+    if (n->params.accel == NVME_ACCEL_MODE_AUTO) {
+        info_report("nvme-accel %s: kernel acceleration not available, "
+                    "running I/O queues in QEMU", n->params.serial);
     }
+
+    n->nr_qpairs = n->params.max_ioqpairs + 1;
+    n->sq = g_new0(NvmeAccelSQ *, n->nr_qpairs);
+    n->cq = g_new0(NvmeAccelCQ *, n->nr_qpairs);
+    n->mem.ops = &nvme_accel_mem_ops;
+    n->mem.opaque = n;
 
     conf[PCI_INTERRUPT_PIN] = 1;
     pci_config_set_prog_interface(conf, 0x2);
     pcie_endpoint_cap_init(pci_dev, 0x80);
 
     /* Registers and doorbells, then the MSI-X table and PBA, 4 KiB aligned. */
-    nr_vectors = n->params.max_ioqpairs + 1;
+    nr_vectors = n->nr_qpairs;
     msix_table = QEMU_ALIGN_UP(NVME_ACCEL_REG_SIZE +
-                               2 * (n->params.max_ioqpairs + 1) *
-                               NVME_ACCEL_DB_STRIDE, 4 * KiB);
+                               2 * n->nr_qpairs * NVME_ACCEL_DB_STRIDE,
+                               4 * KiB);
     msix_pba = msix_table + QEMU_ALIGN_UP(nr_vectors * PCI_MSIX_ENTRY_SIZE,
                                           4 * KiB);
     bar_size = pow2ceil(msix_pba + QEMU_ALIGN_UP(nr_vectors, 64) / 8);
@@ -259,37 +656,125 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
                      PCI_BASE_ADDRESS_MEM_TYPE_64, &n->bar0);
     if (msix_init(pci_dev, nr_vectors, &n->bar0, 0, msix_table,
                   &n->bar0, 0, msix_pba, 0, errp) < 0) {
-        return;
+        goto err;
+    }
+    for (unsigned i = 0; i < nr_vectors; i++) {
+        msix_vector_use(pci_dev, i);
+    }
+    if (!nvme_accel_init_vectors(n, errp)) {
+        goto err_msix;
+    }
+    if (!nvme_accel_irqfd_init(n, errp)) {
+        goto err_vectors;
     }
 
     nvme_accel_init_cap(n);
-    nvme_accel_reset_regs(n);
+    n->wce_default = blk_enable_write_cache(n->blkconf.blk);
+    nvme_accel_admin_init(n);
+    n->starttime_ms = qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL);
     trace_nvme_accel_realize(n->params.max_ioqpairs,
-                             n->params.max_queue_entries);
+                             n->params.max_queue_entries, n->ns.nsze,
+                             n->params.lba_size);
+    return;
+
+err_vectors:
+    nvme_accel_cleanup_vectors(n);
+err_msix:
+    msix_uninit(pci_dev, &n->bar0, &n->bar0);
+err:
+    g_free(n->sq);
+    g_free(n->cq);
+    n->sq = NULL;
+    n->cq = NULL;
 }
 
 static void nvme_accel_exit(PCIDevice *pci_dev)
 {
-    msix_uninit(pci_dev, &NVME_ACCEL(pci_dev)->bar0,
-                &NVME_ACCEL(pci_dev)->bar0);
+    NvmeAccelCtrl *n = NVME_ACCEL(pci_dev);
+
+    nvme_accel_ctrl_reset(n);
+    nvme_accel_admin_cleanup(n);
+    nvme_accel_irqfd_cleanup(n);
+    nvme_accel_cleanup_vectors(n);
+    msix_uninit(pci_dev, &n->bar0, &n->bar0);
+    g_free(n->sq);
+    g_free(n->cq);
+    n->sq = NULL;
+    n->cq = NULL;
 }
 
 static void nvme_accel_reset(DeviceState *dev)
 {
     NvmeAccelCtrl *n = NVME_ACCEL(dev);
 
-    nvme_accel_reset_regs(n);
+    nvme_accel_ctrl_reset(n);
+    n->cc = 0;
+    n->csts = 0;
+    n->aqa = 0;
+    n->asq = 0;
+    n->acq = 0;
     msix_reset(PCI_DEVICE(dev));
 }
 
 static const Property nvme_accel_props[] = {
     DEFINE_BLOCK_PROPERTIES(NvmeAccelCtrl, blkconf),
     DEFINE_PROP_STRING("serial", NvmeAccelCtrl, params.serial),
+    DEFINE_PROP_UUID("uuid", NvmeAccelCtrl, params.uuid),
     DEFINE_PROP_UINT32("max-ioqpairs", NvmeAccelCtrl, params.max_ioqpairs, 8),
     DEFINE_PROP_UINT32("max-queue-entries", NvmeAccelCtrl,
                        params.max_queue_entries, 1024),
     DEFINE_PROP_UINT8("mdts", NvmeAccelCtrl, params.mdts, 7),
+    DEFINE_PROP_UINT32("lba-size", NvmeAccelCtrl, params.lba_size, 512),
+    DEFINE_PROP_BOOL("shadow-doorbells", NvmeAccelCtrl,
+                     params.shadow_doorbells, true),
+    DEFINE_PROP_BOOL("ioeventfd", NvmeAccelCtrl, params.ioeventfd, true),
+    DEFINE_PROP_LINK("iothread", NvmeAccelCtrl, params.iothread,
+                     TYPE_IOTHREAD, IOThread *),
+    DEFINE_PROP_STRING("accel", NvmeAccelCtrl, params.accel_str),
 };
+
+static void nvme_accel_get_smart_warning(Object *obj, Visitor *v,
+                                         const char *name, void *opaque,
+                                         Error **errp)
+{
+    visit_type_uint8(v, name, &NVME_ACCEL(obj)->smart_critical_warning, errp);
+}
+
+static void nvme_accel_set_smart_warning(Object *obj, Visitor *v,
+                                         const char *name, void *opaque,
+                                         Error **errp)
+{
+    NvmeAccelCtrl *n = NVME_ACCEL(obj);
+    uint8_t value, raised;
+
+    if (!visit_type_uint8(v, name, &value, errp)) {
+        return;
+    }
+    raised = value & ~n->smart_critical_warning;
+    n->smart_critical_warning = value;
+    /* Newly raised warnings the host asked to hear about become events. */
+    for (unsigned i = 0; i < 8; i++) {
+        if (raised & (1 << i) &&
+            NVME_AEC_SMART(n->features.async_config) & (1 << i)) {
+            nvme_accel_aer_enqueue(n, NVME_AER_TYPE_SMART,
+                                   i == 1 ? NVME_AER_INFO_SMART_TEMP_THRESH :
+                                   i == 0 ? NVME_AER_INFO_SMART_SPARE_THRESH :
+                                   NVME_AER_INFO_SMART_RELIABILITY,
+                                   NVME_LOG_SMART_INFO);
+        }
+    }
+}
+
+static void nvme_accel_instance_init(Object *obj)
+{
+    NvmeAccelCtrl *n = NVME_ACCEL(obj);
+
+    device_add_bootindex_property(obj, &n->blkconf.bootindex, "bootindex",
+                                  "/namespace@1,0", DEVICE(obj));
+    object_property_add(obj, "smart_critical_warning", "uint8",
+                        nvme_accel_get_smart_warning,
+                        nvme_accel_set_smart_warning, NULL, NULL);
+}
 
 static const VMStateDescription nvme_accel_vmstate = {
     .name = "nvme-accel",
@@ -303,11 +788,6 @@ static void nvme_accel_class_init(ObjectClass *oc, void *data)
 
     pc->realize = nvme_accel_realize;
     pc->exit = nvme_accel_exit;
-    /*
-     * docs/specs/pci-ids.rst: 1af4:10f0..10ff is for experimental devices.
-     * A registered ID is needed before this leaves the lab; until then we
-     * must not reuse -device nvme's 1b36:0010, which Linux quirks.
-     */
     pc->vendor_id = PCI_VENDOR_ID_REDHAT_QUMRANET;
     pc->device_id = NVME_ACCEL_PCI_DEVICE_ID;
     pc->class_id = PCI_CLASS_STORAGE_EXPRESS;
@@ -324,6 +804,7 @@ static const TypeInfo nvme_accel_info = {
     .name          = TYPE_NVME_ACCEL,
     .parent        = TYPE_PCI_DEVICE,
     .instance_size = sizeof(NvmeAccelCtrl),
+    .instance_init = nvme_accel_instance_init,
     .class_init    = nvme_accel_class_init,
     .interfaces = (InterfaceInfo[]) {
         { INTERFACE_PCIE_DEVICE },

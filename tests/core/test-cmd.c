@@ -220,6 +220,10 @@ static void test_dsm(void)
 	s.cdw10 = nac_cpu_to_le32(255);
 	g_assert_cmphex(decode(&s), ==, 0);
 	g_assert_cmpuint(req.nr_ranges, ==, 256);
+	/* A caller without range storage gets an error, not a crash. */
+	req.ranges = NULL;
+	g_assert_cmphex(decode(&s), ==, NAC_SC_INTERNAL);
+	req.ranges = ranges;
 	/* Without AD, DSM is a hint: nothing to do. */
 	s.cdw11 = nac_cpu_to_le32(1);	/* IDR */
 	g_assert_cmphex(decode(&s), ==, 0);

@@ -1,6 +1,10 @@
 /*
  * QTest testcase for nvme-accel
  *
+ * A small NVMe host driver (admin queue, I/O queues, PRP and SGL builders,
+ * MSI-X vectors that write into guest memory) drives the device the way a
+ * guest would, well-behaved and hostile.
+ *
  * Copyright (c) 2026 The nvme-accel authors
  *
  * This work is licensed under the terms of the GNU GPL, version 2 or later.
@@ -8,51 +12,431 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/units.h"
 #include "libqtest.h"
+#include "libqos/pci-pc.h"
+#include "hw/pci/pci_regs.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
 #include "qapi/error.h"
-#include "libqos/pci-pc.h"
-#include "hw/pci/pci_regs.h"
 #include "block/nvme.h"
 
 #define NVME_ACCEL_VENDOR   0x1af4
 #define NVME_ACCEL_DEVICE   0x10f0
 
-typedef struct NvmeAccelTest {
+#define DISK_SIZE       (16 * MiB)
+#define RAM_POOL        0x10000000ULL   /* guest RAM we hand out, 256 MiB up */
+#define MSI_AREA        0x0ff00000ULL   /* MSI-X messages land here */
+#define PG              4096
+#define IOQ_MAX         4
+#define TIMEOUT_US      (10 * 1000 * 1000)
+#define NS_WRITE_PROTECTED 0x0020  /* not in block/nvme.h */
+
+typedef struct TestQueue {
+    uint64_t sq, cq;
+    uint32_t size;
+    uint32_t sq_tail, cq_head;
+    uint8_t phase;
+    uint16_t vector;
+} TestQueue;
+
+typedef struct NvmeTest {
     QTestState *qts;
     QPCIBus *bus;
     QPCIDevice *dev;
     QPCIBar bar;
-} NvmeAccelTest;
+    char *disk;
+    uint64_t next_ram;
+    TestQueue q[IOQ_MAX + 1];   /* [0]: admin */
+    uint16_t cid;
+    uint64_t dbs, eis;          /* shadow doorbells, when configured */
+} NvmeTest;
 
-static void nvme_accel_start(NvmeAccelTest *t, const char *extra)
+typedef struct Cqe {
+    uint32_t result;
+    uint16_t sq_head;
+    uint16_t sq_id;
+    uint16_t cid;
+    uint16_t status;    /* without the phase tag */
+} Cqe;
+
+/* --- set-up -------------------------------------------------------------- */
+
+static uint64_t ram_alloc(NvmeTest *t, uint64_t size)
 {
-    t->qts = qtest_initf("-machine q35 "
-                         "-drive id=d0,if=none,file=null-co://,"
-                         "file.read-zeroes=on,format=raw "
+    uint64_t addr = t->next_ram;
+
+    t->next_ram += ROUND_UP(size, PG);
+    g_assert_cmpuint(t->next_ram, <=, RAM_POOL + 128 * MiB);
+    qtest_memset(t->qts, addr, 0, ROUND_UP(size, PG));
+    return addr;
+}
+
+static void msix_setup(NvmeTest *t, uint16_t vector)
+{
+    uint64_t off = t->dev->msix_table_off + vector * PCI_MSIX_ENTRY_SIZE;
+    uint64_t addr = MSI_AREA + vector * 4;
+
+    qpci_io_writel(t->dev, t->bar, off + PCI_MSIX_ENTRY_LOWER_ADDR, addr);
+    qpci_io_writel(t->dev, t->bar, off + PCI_MSIX_ENTRY_UPPER_ADDR, 0);
+    qpci_io_writel(t->dev, t->bar, off + PCI_MSIX_ENTRY_DATA, 0x100 + vector);
+    qpci_io_writel(t->dev, t->bar, off + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+    qtest_writel(t->qts, addr, 0);
+}
+
+/* Did the vector fire since the last call? Consumes the message. */
+static bool msix_fired(NvmeTest *t, uint16_t vector)
+{
+    uint64_t addr = MSI_AREA + vector * 4;
+
+    if (qtest_readl(t->qts, addr) != 0x100 + vector) {
+        return false;
+    }
+    qtest_writel(t->qts, addr, 0);
+    return true;
+}
+
+static void nvme_start_drive(NvmeTest *t, const char *drive_extra,
+                             const char *extra)
+{
+    int fd;
+
+    memset(t, 0, sizeof(*t));
+    fd = g_file_open_tmp("nvme-accel-XXXXXX.img", &t->disk, NULL);
+    g_assert(fd >= 0);
+    g_assert_cmpint(ftruncate(fd, DISK_SIZE), ==, 0);
+    close(fd);
+    t->qts = qtest_initf("-machine q35 -m 512M -nodefaults "
+                         "-drive id=d0,if=none,file=%s,format=raw,"
+                         "cache=writeback%s "
                          "-device nvme-accel,addr=04.0,drive=d0,serial=acc0%s",
+                         t->disk, drive_extra ? drive_extra : "",
                          extra ? extra : "");
     t->bus = qpci_new_pc(t->qts, NULL);
     t->dev = qpci_device_find(t->bus, QPCI_DEVFN(4, 0));
     g_assert(t->dev);
     qpci_device_enable(t->dev);
-    t->bar = qpci_iomap(t->dev, 0, NULL);
+    qpci_msix_enable(t->dev);
+    t->bar = t->dev->msix_table_bar;
+    t->next_ram = RAM_POOL;
+    for (unsigned v = 0; v <= IOQ_MAX; v++) {
+        msix_setup(t, v);
+    }
 }
 
-static void nvme_accel_stop(NvmeAccelTest *t)
+static void nvme_start(NvmeTest *t, const char *extra)
 {
-    qpci_iounmap(t->dev, t->bar);
+    nvme_start_drive(t, NULL, extra);
+}
+
+static void nvme_stop(NvmeTest *t)
+{
     g_free(t->dev);
     qpci_free_pc(t->bus);
     qtest_quit(t->qts);
+    unlink(t->disk);
+    g_free(t->disk);
 }
+
+static uint32_t reg_read(NvmeTest *t, uint32_t reg)
+{
+    return qpci_io_readl(t->dev, t->bar, reg);
+}
+
+static void reg_write(NvmeTest *t, uint32_t reg, uint32_t val)
+{
+    qpci_io_writel(t->dev, t->bar, reg, val);
+}
+
+static void sq_doorbell(NvmeTest *t, uint16_t qid, uint32_t val)
+{
+    reg_write(t, 0x1000 + 2 * qid * 4, val);
+}
+
+static void cq_doorbell(NvmeTest *t, uint16_t qid, uint32_t val)
+{
+    reg_write(t, 0x1000 + (2 * qid + 1) * 4, val);
+}
+
+static bool wait_csts(NvmeTest *t, uint32_t mask, uint32_t want)
+{
+    for (int i = 0; i < 1000; i++) {
+        if ((reg_read(t, NVME_REG_CSTS) & mask) == want) {
+            return true;
+        }
+        g_usleep(1000);
+    }
+    return false;
+}
+
+#define CC_ENABLE   (1 | (6 << CC_IOSQES_SHIFT) | (4 << CC_IOCQES_SHIFT))
+
+static void nvme_enable(NvmeTest *t, uint32_t aq_size)
+{
+    TestQueue *aq = &t->q[0];
+
+    aq->size = aq_size;
+    aq->sq = ram_alloc(t, aq_size * 64);
+    aq->cq = ram_alloc(t, aq_size * 16);
+    aq->sq_tail = aq->cq_head = 0;
+    aq->phase = 1;
+    reg_write(t, NVME_REG_AQA, (aq_size - 1) << 16 | (aq_size - 1));
+    qpci_io_writeq(t->dev, t->bar, NVME_REG_ASQ, aq->sq);
+    qpci_io_writeq(t->dev, t->bar, NVME_REG_ACQ, aq->cq);
+    reg_write(t, NVME_REG_CC, CC_ENABLE);
+    g_assert(wait_csts(t, NVME_CSTS_READY | NVME_CSTS_FAILED, NVME_CSTS_READY));
+}
+
+static void nvme_disable(NvmeTest *t)
+{
+    reg_write(t, NVME_REG_CC, 0);
+    g_assert(wait_csts(t, NVME_CSTS_READY, 0));
+    memset(t->q, 0, sizeof(t->q));
+    t->dbs = t->eis = 0;
+}
+
+/* --- commands ------------------------------------------------------------ */
+
+static NvmeCmd cmd(uint8_t opcode)
+{
+    NvmeCmd c = { .opcode = opcode };
+
+    return c;
+}
+
+static uint16_t submit(NvmeTest *t, uint16_t qid, NvmeCmd *c, bool ring)
+{
+    TestQueue *q = &t->q[qid];
+    uint16_t cid = ++t->cid;
+
+    c->cid = cpu_to_le16(cid);
+    qtest_memwrite(t->qts, q->sq + q->sq_tail * 64ULL, c, sizeof(*c));
+    q->sq_tail = (q->sq_tail + 1) % q->size;
+    if (t->dbs && qid) {
+        qtest_writel(t->qts, t->dbs + 2 * qid * 4, q->sq_tail);
+    }
+    if (ring) {
+        sq_doorbell(t, qid, q->sq_tail);
+    }
+    return cid;
+}
+
+static bool cqe_peek(NvmeTest *t, uint16_t qid, Cqe *out)
+{
+    TestQueue *q = &t->q[qid];
+    uint8_t raw[16];
+    uint16_t st;
+
+    qtest_memread(t->qts, q->cq + q->cq_head * 16ULL, raw, 16);
+    st = lduw_le_p(raw + 14);
+    if ((st & 1) != q->phase) {
+        return false;
+    }
+    out->result = ldl_le_p(raw);
+    out->sq_head = lduw_le_p(raw + 8);
+    out->sq_id = lduw_le_p(raw + 10);
+    out->cid = lduw_le_p(raw + 12);
+    out->status = st >> 1;
+    return true;
+}
+
+/* Wait for the next completion; reap it (and ring the head doorbell). */
+static Cqe reap(NvmeTest *t, uint16_t qid, bool ring)
+{
+    TestQueue *q = &t->q[qid];
+    Cqe c;
+    int64_t deadline = g_get_monotonic_time() + TIMEOUT_US;
+
+    while (!cqe_peek(t, qid, &c)) {
+        if (g_get_monotonic_time() > deadline) {
+            g_test_message("no completion on CQ %u (head %u)", qid,
+                           q->cq_head);
+            g_assert_not_reached();
+        }
+        g_usleep(50);
+    }
+    if (++q->cq_head == q->size) {
+        q->cq_head = 0;
+        q->phase ^= 1;
+    }
+    if (t->dbs && qid) {
+        qtest_writel(t->qts, t->dbs + (2 * qid + 1) * 4, q->cq_head);
+    }
+    if (ring) {
+        cq_doorbell(t, qid, q->cq_head);
+    }
+    return c;
+}
+
+static Cqe run(NvmeTest *t, uint16_t qid, NvmeCmd *c)
+{
+    uint16_t cid = submit(t, qid, c, true);
+    Cqe cqe = reap(t, qid, true);
+
+    g_assert_cmpuint(cqe.cid, ==, cid);
+    g_assert_cmpuint(cqe.sq_id, ==, qid);
+    return cqe;
+}
+
+static uint16_t admin(NvmeTest *t, NvmeCmd *c, uint32_t *result)
+{
+    Cqe cqe = run(t, 0, c);
+
+    if (result) {
+        *result = cqe.result;
+    }
+    return cqe.status;
+}
+
+static uint16_t identify(NvmeTest *t, uint8_t cns, uint32_t nsid, uint8_t csi,
+                         uint64_t buf)
+{
+    NvmeCmd c = cmd(NVME_ADM_CMD_IDENTIFY);
+
+    c.nsid = cpu_to_le32(nsid);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.cdw10 = cpu_to_le32(cns);
+    c.cdw11 = cpu_to_le32((uint32_t)csi << 24);
+    return admin(t, &c, NULL);
+}
+
+static uint16_t create_cq(NvmeTest *t, uint16_t qid, uint32_t size,
+                          uint16_t vector, uint32_t flags)
+{
+    NvmeCmd c = cmd(NVME_ADM_CMD_CREATE_CQ);
+    TestQueue *q = &t->q[MIN(qid, IOQ_MAX)];
+    uint64_t addr = ram_alloc(t, size * 16);
+    uint16_t status;
+
+    c.dptr.prp1 = cpu_to_le64(addr);
+    c.cdw10 = cpu_to_le32((size - 1) << 16 | qid);
+    c.cdw11 = cpu_to_le32((uint32_t)vector << 16 | flags);
+    status = admin(t, &c, NULL);
+    if (!status) {
+        q->cq = addr;
+        q->size = size;
+        q->cq_head = 0;
+        q->phase = 1;
+        q->vector = vector;
+    }
+    return status;
+}
+
+static uint16_t create_sq(NvmeTest *t, uint16_t qid, uint16_t cqid,
+                          uint32_t size, uint32_t flags)
+{
+    NvmeCmd c = cmd(NVME_ADM_CMD_CREATE_SQ);
+    TestQueue *q = &t->q[MIN(qid, IOQ_MAX)];
+    uint64_t addr = ram_alloc(t, size * 64);
+    uint16_t status;
+
+    c.dptr.prp1 = cpu_to_le64(addr);
+    c.cdw10 = cpu_to_le32((size - 1) << 16 | qid);
+    c.cdw11 = cpu_to_le32((uint32_t)cqid << 16 | flags);
+    status = admin(t, &c, NULL);
+    if (!status) {
+        g_assert_cmpuint(q->size, ==, size);   /* CQ of the same size first */
+        q->sq = addr;
+        q->sq_tail = 0;
+    }
+    return status;
+}
+
+static uint16_t delete_q(NvmeTest *t, uint8_t opcode, uint16_t qid)
+{
+    NvmeCmd c = cmd(opcode);
+
+    c.cdw10 = cpu_to_le32(qid);
+    return admin(t, &c, NULL);
+}
+
+/* An I/O queue pair of @size entries on vector @qid. */
+static void ioq(NvmeTest *t, uint16_t qid, uint32_t size)
+{
+    g_assert_cmphex(create_cq(t, qid, size, qid, 3), ==, 0);
+    g_assert_cmphex(create_sq(t, qid, qid, size, 1), ==, 0);
+}
+
+static uint16_t get_feature(NvmeTest *t, uint8_t fid, uint32_t sel,
+                            uint32_t dw11, uint32_t *result)
+{
+    NvmeCmd c = cmd(NVME_ADM_CMD_GET_FEATURES);
+
+    c.cdw10 = cpu_to_le32(fid | sel << 8);
+    c.cdw11 = cpu_to_le32(dw11);
+    c.nsid = cpu_to_le32(1);
+    return admin(t, &c, result);
+}
+
+static uint16_t set_feature(NvmeTest *t, uint8_t fid, uint32_t dw11,
+                            uint32_t *result)
+{
+    NvmeCmd c = cmd(NVME_ADM_CMD_SET_FEATURES);
+
+    c.cdw10 = cpu_to_le32(fid);
+    c.cdw11 = cpu_to_le32(dw11);
+    c.nsid = cpu_to_le32(1);
+    return admin(t, &c, result);
+}
+
+/* Data buffers: PRP-described, contiguous guest memory at @buf. */
+static void prp_fill(NvmeTest *t, NvmeCmd *c, uint64_t buf, uint64_t len)
+{
+    uint64_t first = PG - (buf % PG), rem, list;
+    unsigned n, i;
+
+    c->dptr.prp1 = cpu_to_le64(buf);
+    if (len <= first) {
+        return;
+    }
+    rem = len - first;
+    if (rem <= PG) {
+        c->dptr.prp2 = cpu_to_le64(buf + first);
+        return;
+    }
+    n = DIV_ROUND_UP(rem, PG);
+    g_assert_cmpuint(n, <=, PG / 8);
+    list = ram_alloc(t, PG);
+    for (i = 0; i < n; i++) {
+        qtest_writeq(t->qts, list + i * 8, buf + first + i * PG);
+    }
+    c->dptr.prp2 = cpu_to_le64(list);
+}
+
+static NvmeCmd rw(uint8_t opcode, uint64_t slba, uint32_t nlb)
+{
+    NvmeCmd c = cmd(opcode);
+
+    c.nsid = cpu_to_le32(1);
+    c.cdw10 = cpu_to_le32((uint32_t)slba);
+    c.cdw11 = cpu_to_le32(slba >> 32);
+    c.cdw12 = cpu_to_le32(nlb - 1);
+    return c;
+}
+
+static uint16_t io_prp(NvmeTest *t, uint16_t qid, uint8_t opcode,
+                       uint64_t slba, uint32_t nlb, uint64_t buf)
+{
+    NvmeCmd c = rw(opcode, slba, nlb);
+
+    prp_fill(t, &c, buf, nlb * 512ULL);
+    return run(t, qid, &c).status;
+}
+
+static void pattern(uint8_t *p, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++) {
+        p[i] = (uint8_t)(i * 7 + seed + (i >> 9));
+    }
+}
+
+/* --- tests: registers and realize ---------------------------------------- */
 
 static void test_pci_identity(void)
 {
-    NvmeAccelTest t;
+    NvmeTest t;
 
-    nvme_accel_start(&t, NULL);
+    nvme_start(&t, NULL);
     g_assert_cmphex(qpci_config_readw(t.dev, PCI_VENDOR_ID), ==,
                     NVME_ACCEL_VENDOR);
     g_assert_cmphex(qpci_config_readw(t.dev, PCI_DEVICE_ID), ==,
@@ -62,15 +446,16 @@ static void test_pci_identity(void)
     g_assert_cmphex(qpci_config_readb(t.dev, PCI_CLASS_PROG), ==, 0x02);
     g_assert_cmphex(qpci_find_capability(t.dev, PCI_CAP_ID_EXP, 0), !=, 0);
     g_assert_cmphex(qpci_find_capability(t.dev, PCI_CAP_ID_MSIX, 0), !=, 0);
-    nvme_accel_stop(&t);
+    g_assert_cmpuint(qpci_msix_table_size(t.dev), ==, 9);
+    nvme_stop(&t);
 }
 
 static void test_reset_values(void)
 {
-    NvmeAccelTest t;
+    NvmeTest t;
     uint64_t cap;
 
-    nvme_accel_start(&t, NULL);
+    nvme_start(&t, NULL);
     cap = qpci_io_readq(t.dev, t.bar, NVME_REG_CAP);
     g_assert_cmpint(NVME_CAP_MQES(cap), ==, 1023);
     g_assert_cmpint(NVME_CAP_CQR(cap), ==, 1);
@@ -79,63 +464,64 @@ static void test_reset_values(void)
     g_assert_cmpint(NVME_CAP_MPSMIN(cap), ==, 0);
     g_assert_cmpint(NVME_CAP_TO(cap), !=, 0);
     /* 32-bit halves agree with the 64-bit read. */
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_CAP), ==,
-                    (uint32_t)cap);
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_CAP + 4), ==,
-                    cap >> 32);
-
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_VS), ==, 0x20000);
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_CC), ==, 0);
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_CSTS), ==, 0);
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_AQA), ==, 0);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CAP), ==, (uint32_t)cap);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CAP + 4), ==, cap >> 32);
+    g_assert_cmphex(reg_read(&t, NVME_REG_VS), ==, 0x20000);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CC), ==, 0);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS), ==, 0);
+    g_assert_cmphex(reg_read(&t, NVME_REG_AQA), ==, 0);
     g_assert_cmphex(qpci_io_readq(t.dev, t.bar, NVME_REG_ASQ), ==, 0);
     g_assert_cmphex(qpci_io_readq(t.dev, t.bar, NVME_REG_ACQ), ==, 0);
-    nvme_accel_stop(&t);
+    nvme_stop(&t);
 }
 
 static void test_properties_reach_cap(void)
 {
-    NvmeAccelTest t;
-    uint64_t cap;
+    NvmeTest t;
 
-    nvme_accel_start(&t, ",max-queue-entries=64");
-    cap = qpci_io_readq(t.dev, t.bar, NVME_REG_CAP);
-    g_assert_cmpint(NVME_CAP_MQES(cap), ==, 63);
-    nvme_accel_stop(&t);
+    nvme_start(&t, ",max-queue-entries=64,max-ioqpairs=2");
+    g_assert_cmpint(NVME_CAP_MQES(qpci_io_readq(t.dev, t.bar, NVME_REG_CAP)),
+                    ==, 63);
+    g_assert_cmpuint(qpci_msix_table_size(t.dev), ==, 3);
+    nvme_stop(&t);
 }
 
 static void test_admin_regs_and_shutdown(void)
 {
-    NvmeAccelTest t;
+    NvmeTest t;
 
-    nvme_accel_start(&t, NULL);
-    qpci_io_writel(t.dev, t.bar, NVME_REG_AQA, 0x001f001f);
+    nvme_start(&t, NULL);
+    reg_write(&t, NVME_REG_AQA, 0x001f001f);
     qpci_io_writeq(t.dev, t.bar, NVME_REG_ASQ, 0x123456000ULL);
-    qpci_io_writel(t.dev, t.bar, NVME_REG_ACQ, 0x789ab000);
-    qpci_io_writel(t.dev, t.bar, NVME_REG_ACQ + 4, 0x1);
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_AQA), ==, 0x001f001f);
+    reg_write(&t, NVME_REG_ACQ, 0x789ab000);
+    reg_write(&t, NVME_REG_ACQ + 4, 0x1);
+    g_assert_cmphex(reg_read(&t, NVME_REG_AQA), ==, 0x001f001f);
     g_assert_cmphex(qpci_io_readq(t.dev, t.bar, NVME_REG_ASQ), ==,
                     0x123456000ULL);
     g_assert_cmphex(qpci_io_readq(t.dev, t.bar, NVME_REG_ACQ), ==,
                     0x1789ab000ULL);
-
     /* Writes to read-only registers are ignored. */
-    qpci_io_writel(t.dev, t.bar, NVME_REG_VS, 0xffffffff);
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_VS), ==, 0x20000);
-    qpci_io_writel(t.dev, t.bar, NVME_REG_CSTS, 0xffffffff);
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_CSTS), ==, 0);
-
-    /* Interrupt mask set/clear. */
-    qpci_io_writel(t.dev, t.bar, NVME_REG_INTMS, 0x5);
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_INTMS), ==, 0x5);
-    qpci_io_writel(t.dev, t.bar, NVME_REG_INTMC, 0x1);
-    g_assert_cmphex(qpci_io_readl(t.dev, t.bar, NVME_REG_INTMC), ==, 0x4);
-
+    reg_write(&t, NVME_REG_VS, 0xffffffff);
+    g_assert_cmphex(reg_read(&t, NVME_REG_VS), ==, 0x20000);
+    reg_write(&t, NVME_REG_CSTS, 0xffffffff);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS), ==, 0);
     /* Normal shutdown notification completes. */
-    qpci_io_writel(t.dev, t.bar, NVME_REG_CC, 1 << CC_SHN_SHIFT);
-    g_assert_cmphex(NVME_CSTS_SHST(qpci_io_readl(t.dev, t.bar,
-                                                 NVME_REG_CSTS)), ==, 2);
-    nvme_accel_stop(&t);
+    reg_write(&t, NVME_REG_CC, 1 << CC_SHN_SHIFT);
+    g_assert_cmphex(NVME_CSTS_SHST(reg_read(&t, NVME_REG_CSTS)), ==, 2);
+    nvme_stop(&t);
+}
+
+static void test_intms_pin_based(void)
+{
+    NvmeTest t;
+
+    nvme_start(&t, NULL);
+    qpci_msix_disable(t.dev);
+    reg_write(&t, NVME_REG_INTMS, 0x5);
+    g_assert_cmphex(reg_read(&t, NVME_REG_INTMS), ==, 0x5);
+    reg_write(&t, NVME_REG_INTMC, 0x1);
+    g_assert_cmphex(reg_read(&t, NVME_REG_INTMC), ==, 0x4);
+    nvme_stop(&t);
 }
 
 static void expect_add_error(QTestState *qts, const char *props,
@@ -162,7 +548,8 @@ static void test_bad_params(void)
     QTestState *qts;
 
     qts = qtest_init("-machine pc "
-                     "-drive id=d0,if=none,file=null-co://,format=raw");
+                     "-drive id=d0,if=none,file=null-co://,format=raw "
+                     "-drive id=d1,if=none,file=null-co://,format=raw");
     expect_add_error(qts, "'serial': 'x'", "drive property not set");
     expect_add_error(qts, "'drive': 'd0'", "serial property not set");
     expect_add_error(qts, "'drive': 'd0', 'serial': 'x', "
@@ -170,10 +557,922 @@ static void test_bad_params(void)
                      "max-queue-entries must be between 2 and 65536");
     expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'max-ioqpairs': 0",
                      "max-ioqpairs must be between 1 and 128");
-    /* The device still works after all that. */
+    expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'lba-size': 1024",
+                     "logical_block_size must be 512 or 4096");
+    expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'mdts': 13",
+                     "mdts must be between 0");
+    expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'accel': 'fast'",
+                     "accel must be off, auto or kernel");
+    expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'accel': 'kernel'",
+                     "accel=kernel is not available");
+    /* The device still works after all that, on either drive. */
     qtest_qmp_device_add(qts, "nvme-accel", "ok0",
-                         "{'drive': 'd0', 'serial': 'ok'}");
+                         "{'drive': 'd1', 'serial': 'ok', 'accel': 'off'}");
     qtest_quit(qts);
+}
+
+/* --- tests: admin ------------------------------------------------------- */
+
+static void test_enable_identify(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    NvmeIdCtrl id;
+    NvmeIdNs ns;
+    uint8_t descr[64];
+    uint32_t list[4];
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 32);
+    g_assert_true(msix_fired(&t, 0) || true);
+    buf = ram_alloc(&t, PG);
+
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_CTRL, 0, 0, buf), ==, 0);
+    g_assert_true(msix_fired(&t, 0));
+    qtest_memread(t.qts, buf, &id, sizeof(id));
+    g_assert_cmphex(le16_to_cpu(id.vid), ==, NVME_ACCEL_VENDOR);
+    g_assert_cmpmem(id.sn, 4, "acc0", 4);
+    g_assert_cmpuint(id.sqes, ==, 0x66);
+    g_assert_cmpuint(id.cqes, ==, 0x44);
+    g_assert_cmpuint(le32_to_cpu(id.nn), ==, 1);
+    g_assert_cmpuint(id.mdts, ==, 7);
+    g_assert_cmphex(le16_to_cpu(id.oacs) & NVME_OACS_DBCS, !=, 0);
+    g_assert_cmphex(le16_to_cpu(id.oncs) & NVME_ONCS_WRITE_ZEROES, !=, 0);
+    g_assert_cmphex(le32_to_cpu(id.sgls) & 3, ==, 1);
+    g_assert_cmphex(le32_to_cpu(id.ver), ==, 0x20000);
+    g_assert_cmpuint(id.cntrltype, ==, 1);
+
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_NS, 1, 0, buf), ==, 0);
+    qtest_memread(t.qts, buf, &ns, sizeof(ns));
+    g_assert_cmpuint(le64_to_cpu(ns.nsze), ==, DISK_SIZE / 512);
+    g_assert_cmpuint(ns.lbaf[0].ds, ==, 9);
+
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_NS_ACTIVE_LIST, 0, 0, buf), ==, 0);
+    qtest_memread(t.qts, buf, list, sizeof(list));
+    g_assert_cmpuint(list[0], ==, 1);
+    g_assert_cmpuint(list[1], ==, 0);
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_NS_ACTIVE_LIST, 1, 0, buf), ==, 0);
+    qtest_memread(t.qts, buf, list, sizeof(list));
+    g_assert_cmpuint(list[0], ==, 0);
+
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_NS_DESCR_LIST, 1, 0, buf), ==, 0);
+    qtest_memread(t.qts, buf, descr, sizeof(descr));
+    g_assert_cmpuint(descr[0], ==, NVME_NIDT_UUID);
+    g_assert_cmpuint(descr[1], ==, NVME_NIDL_UUID);
+    g_assert_cmpuint(descr[20], ==, NVME_NIDT_CSI);
+    g_assert_cmpuint(descr[24], ==, NVME_CSI_NVM);
+
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_CS_CTRL, 0, NVME_CSI_NVM, buf),
+                    ==, 0);
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_CS_IND_NS, 1, 0, buf), ==, 0);
+
+    /* Bad requests. */
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_NS, 2, 0, buf), ==,
+                    NVME_INVALID_NSID | NVME_DNR);
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_NS, 0, 0, buf), ==,
+                    NVME_INVALID_NSID | NVME_DNR);
+    g_assert_cmphex(identify(&t, 0x42, 0, 0, buf), ==,
+                    NVME_INVALID_FIELD | NVME_DNR);
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_CS_CTRL, 0, NVME_CSI_ZONED, buf),
+                    ==, NVME_INVALID_FIELD | NVME_DNR);
+    /* Data pointer outside guest RAM. */
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_CTRL, 0, 0, 0xfec00000ULL), ==,
+                    NVME_DATA_TRAS_ERROR | NVME_DNR);
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_CTRL, 0, 0, buf + 2), ==,
+                    NVME_INVALID_PRP_OFFSET | NVME_DNR);
+    nvme_stop(&t);
+}
+
+static void test_enable_bad_config(void)
+{
+    NvmeTest t;
+
+    nvme_start(&t, NULL);
+    /* ASQ not page aligned: never ready. */
+    reg_write(&t, NVME_REG_AQA, 0x000f000f);
+    qpci_io_writeq(t.dev, t.bar, NVME_REG_ASQ, 0);
+    qpci_io_writeq(t.dev, t.bar, NVME_REG_ACQ, RAM_POOL);
+    reg_write(&t, NVME_REG_CC, CC_ENABLE);
+    g_assert_false(wait_csts(&t, NVME_CSTS_READY, NVME_CSTS_READY));
+    reg_write(&t, NVME_REG_CC, 0);
+    /* MPS above MPSMAX. */
+    qpci_io_writeq(t.dev, t.bar, NVME_REG_ASQ, RAM_POOL + PG);
+    reg_write(&t, NVME_REG_CC, CC_ENABLE | (8 << CC_MPS_SHIFT));
+    g_assert_false(wait_csts(&t, NVME_CSTS_READY, NVME_CSTS_READY));
+    reg_write(&t, NVME_REG_CC, 0);
+    /* Unsupported command set. */
+    reg_write(&t, NVME_REG_CC, CC_ENABLE | (1 << CC_CSS_SHIFT));
+    g_assert_false(wait_csts(&t, NVME_CSTS_READY, NVME_CSTS_READY));
+    reg_write(&t, NVME_REG_CC, 0);
+    /* And a good one works. */
+    nvme_enable(&t, 2);
+    nvme_stop(&t);
+}
+
+static void test_queue_management(void)
+{
+    NvmeTest t;
+    uint32_t result;
+
+    nvme_start(&t, ",max-ioqpairs=4,max-queue-entries=1024");
+    nvme_enable(&t, 8);
+    g_assert_cmphex(set_feature(&t, NVME_NUMBER_OF_QUEUES, 0x00ff00ff,
+                                &result), ==, 0);
+    g_assert_cmphex(result, ==, 0x00030003);   /* all 4, 0's based */
+    /* Ask for 3: queue 4 then exists, but is not granted. */
+    g_assert_cmphex(set_feature(&t, NVME_NUMBER_OF_QUEUES, 0x00020002,
+                                &result), ==, 0);
+    g_assert_cmphex(result, ==, 0x00020002);
+
+    /* Sizes: the smallest, a middling one, the largest. */
+    g_assert_cmphex(create_cq(&t, 1, 2, 1, 3), ==, 0);
+    g_assert_cmphex(create_sq(&t, 1, 1, 2, 1), ==, 0);
+    g_assert_cmphex(create_cq(&t, 2, 1024, 2, 3), ==, 0);
+    g_assert_cmphex(create_sq(&t, 2, 2, 1024, 1), ==, 0);
+    g_assert_cmphex(create_cq(&t, 3, 100, 3, 3), ==, 0);
+
+    /* Create CQ: every status a guest can provoke. */
+    g_assert_cmphex(create_cq(&t, 0, 16, 0, 3), ==, NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(create_cq(&t, 1, 16, 1, 3), ==, NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(create_cq(&t, 4, 16, 1, 3), ==, NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(create_cq(&t, 5, 16, 1, 3), ==, NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(create_cq(&t, 0xffff, 16, 1, 3), ==,
+                    NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(create_sq(&t, 3, 3, 100, 1), ==, 0);
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_SQ, 3), ==, 0);
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_CQ, 3), ==, 0);
+    g_assert_cmphex(create_cq(&t, 3, 1025, 3, 3), ==,
+                    NVME_MAX_QSIZE_EXCEEDED | NVME_DNR);
+    g_assert_cmphex(create_cq(&t, 3, 1, 3, 3), ==,
+                    NVME_MAX_QSIZE_EXCEEDED | NVME_DNR);
+    g_assert_cmphex(create_cq(&t, 3, 16, 9, 3), ==,
+                    NVME_INVALID_IRQ_VECTOR | NVME_DNR);
+    g_assert_cmphex(create_cq(&t, 3, 16, 3, 2), ==,
+                    NVME_INVALID_FIELD | NVME_DNR);    /* not contiguous */
+
+    /* Create SQ. */
+    g_assert_cmphex(create_cq(&t, 3, 16, 3, 3), ==, 0);
+    g_assert_cmphex(create_sq(&t, 3, 0, 16, 1), ==, NVME_INVALID_CQID | NVME_DNR);
+    g_assert_cmphex(create_sq(&t, 3, 4, 16, 1), ==, NVME_INVALID_CQID | NVME_DNR);
+    g_assert_cmphex(create_sq(&t, 1, 3, 16, 1), ==, NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(create_sq(&t, 0, 3, 16, 1), ==, NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(create_sq(&t, 3, 3, 2000, 1), ==,
+                    NVME_MAX_QSIZE_EXCEEDED | NVME_DNR);
+    g_assert_cmphex(create_sq(&t, 3, 3, 16, 0), ==, NVME_INVALID_FIELD | NVME_DNR);
+
+    /* Number of queues may not change once I/O queues exist. */
+    g_assert_cmphex(set_feature(&t, NVME_NUMBER_OF_QUEUES, 0, NULL), ==,
+                    NVME_CMD_SEQ_ERROR | NVME_DNR);
+
+    /* Delete: order and existence. */
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_CQ, 2), ==,
+                    NVME_INVALID_QUEUE_DEL | NVME_DNR);
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_SQ, 0), ==,
+                    NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_SQ, 3), ==,
+                    NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_CQ, 0), ==,
+                    NVME_INVALID_QID | NVME_DNR);
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_SQ, 2), ==, 0);
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_CQ, 2), ==, 0);
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_CQ, 2), ==,
+                    NVME_INVALID_QID | NVME_DNR);
+    nvme_stop(&t);
+}
+
+/* --- tests: I/O ------------------------------------------------------------ */
+
+static void check_rw(NvmeTest *t, uint16_t qid, uint64_t slba, uint32_t nlb,
+                     uint64_t offset_in_page, unsigned seed)
+{
+    size_t len = nlb * 512;
+    g_autofree uint8_t *out = g_malloc(len), *in = g_malloc(len);
+    uint64_t wbuf = ram_alloc(t, len + PG) + offset_in_page;
+    uint64_t rbuf = ram_alloc(t, len + PG) + offset_in_page;
+
+    pattern(out, len, seed);
+    qtest_memwrite(t->qts, wbuf, out, len);
+    g_assert_cmphex(io_prp(t, qid, NVME_CMD_WRITE, slba, nlb, wbuf), ==, 0);
+    g_assert_cmphex(io_prp(t, qid, NVME_CMD_READ, slba, nlb, rbuf), ==, 0);
+    qtest_memread(t->qts, rbuf, in, len);
+    g_assert_cmpmem(in, len, out, len);
+}
+
+static void test_io_prp(void)
+{
+    NvmeTest t;
+    g_autofree uint8_t *disk = NULL;
+    uint8_t expect[4096];
+    gsize disk_len;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 64);
+    check_rw(&t, 1, 0, 1, 0, 1);            /* PRP1 only */
+    check_rw(&t, 1, 8, 8, 0x200, 2);        /* PRP1 + PRP2, offset */
+    check_rw(&t, 1, 100, 128, 0, 3);        /* 64 KiB: a PRP list */
+    check_rw(&t, 1, 1000, 256, 0x800, 4);   /* 128 KiB, list, offset */
+    check_rw(&t, 1, DISK_SIZE / 512 - 8, 8, 0, 5); /* the last LBAs */
+    g_assert_true(msix_fired(&t, 1));
+    /* What the guest wrote is on the drive. */
+    g_assert_true(g_file_get_contents(t.disk, (gchar **)&disk, &disk_len,
+                                      NULL));
+    pattern(expect, 4096, 2);
+    g_assert_cmpmem(disk + 8 * 512, 4096, expect, 4096);
+    nvme_stop(&t);
+}
+
+static void test_io_prp_chain(void)
+{
+    NvmeTest t;
+    size_t len = 12 * PG;
+    g_autofree uint8_t *out = g_malloc(len), *in = g_malloc(len);
+    uint64_t buf;
+    NvmeCmd c;
+    uint64_t pages[12], list1, list2;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    /* Scattered data pages. */
+    for (int i = 0; i < 12; i++) {
+        pages[i] = ram_alloc(&t, 2 * PG);
+    }
+    pattern(out, len, 9);
+    for (int i = 0; i < 12; i++) {
+        qtest_memwrite(t.qts, pages[i], out + i * PG, PG);
+    }
+    /* First list page: two data entries, then the chain pointer. */
+    list1 = ram_alloc(&t, PG) + PG - 24;
+    list2 = ram_alloc(&t, PG);
+    qtest_writeq(t.qts, list1, pages[1]);
+    qtest_writeq(t.qts, list1 + 8, pages[2]);
+    qtest_writeq(t.qts, list1 + 16, list2);
+    for (int i = 3; i < 12; i++) {
+        qtest_writeq(t.qts, list2 + (i - 3) * 8, pages[i]);
+    }
+    c = rw(NVME_CMD_WRITE, 64, 96);
+    c.dptr.prp1 = cpu_to_le64(pages[0]);
+    c.dptr.prp2 = cpu_to_le64(list1);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+    buf = ram_alloc(&t, len);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 64, 96, buf), ==, 0);
+    qtest_memread(t.qts, buf, in, len);
+    g_assert_cmpmem(in, len, out, len);
+    nvme_stop(&t);
+}
+
+static void sgl_desc(NvmeTest *t, uint64_t at, uint64_t addr, uint32_t len,
+                     uint8_t type)
+{
+    uint8_t d[16] = { 0 };
+
+    stq_le_p(d, addr);
+    stl_le_p(d + 8, len);
+    d[15] = type << 4;
+    qtest_memwrite(t->qts, at, d, 16);
+}
+
+static void test_io_sgl(void)
+{
+    NvmeTest t;
+    uint8_t out[4096], in[4096];
+    uint64_t a, b, c3, seg, rbuf;
+    NvmeCmd c;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    pattern(out, sizeof(out), 33);
+    /* Three unaligned blocks: 1000 + 2000 + 1096 bytes. */
+    a = ram_alloc(&t, PG) + 3;
+    b = ram_alloc(&t, PG) + 100;
+    c3 = ram_alloc(&t, 2 * PG) + PG - 10;
+    qtest_memwrite(t.qts, a, out, 1000);
+    qtest_memwrite(t.qts, b, out + 1000, 2000);
+    qtest_memwrite(t.qts, c3, out + 3000, 1096);
+    seg = ram_alloc(&t, PG);
+    sgl_desc(&t, seg, a, 1000, NVME_SGL_DESCR_TYPE_DATA_BLOCK);
+    sgl_desc(&t, seg + 16, b, 2000, NVME_SGL_DESCR_TYPE_DATA_BLOCK);
+    sgl_desc(&t, seg + 32, c3, 1096, NVME_SGL_DESCR_TYPE_DATA_BLOCK);
+    c = rw(NVME_CMD_WRITE, 200, 8);
+    c.flags = NVME_PSDT_SGL_MPTR_CONTIGUOUS << 6;
+    c.dptr.sgl.addr = cpu_to_le64(seg);
+    c.dptr.sgl.len = cpu_to_le32(48);
+    c.dptr.sgl.type = NVME_SGL_DESCR_TYPE_LAST_SEGMENT << 4;
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+    /* Read back through a single data block descriptor in the SQE. */
+    rbuf = ram_alloc(&t, 2 * PG) + 7;
+    c = rw(NVME_CMD_READ, 200, 8);
+    c.flags = NVME_PSDT_SGL_MPTR_CONTIGUOUS << 6;
+    c.dptr.sgl.addr = cpu_to_le64(rbuf);
+    c.dptr.sgl.len = cpu_to_le32(4096);
+    c.dptr.sgl.type = NVME_SGL_DESCR_TYPE_DATA_BLOCK << 4;
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+    qtest_memread(t.qts, rbuf, in, sizeof(in));
+    g_assert_cmpmem(in, sizeof(in), out, sizeof(out));
+    /* Bad SGLs. */
+    c.dptr.sgl.len = cpu_to_le32(4000);
+    g_assert_cmphex(run(&t, 1, &c).status, ==,
+                    NVME_DATA_SGL_LEN_INVALID | NVME_DNR);
+    c.dptr.sgl.len = cpu_to_le32(4096);
+    c.dptr.sgl.type = NVME_SGL_DESCR_TYPE_BIT_BUCKET << 4;
+    g_assert_cmphex(run(&t, 1, &c).status, ==,
+                    NVME_SGL_DESCR_TYPE_INVALID | NVME_DNR);
+    c.dptr.sgl.type = NVME_SGL_DESCR_TYPE_SEGMENT << 4;
+    c.dptr.sgl.addr = cpu_to_le64(seg);
+    c.dptr.sgl.len = cpu_to_le32(40);
+    g_assert_cmphex(run(&t, 1, &c).status, ==,
+                    NVME_INVALID_SGL_SEG_DESCR | NVME_DNR);
+    nvme_stop(&t);
+}
+
+static void test_io_commands(void)
+{
+    NvmeTest t;
+    uint8_t out[4096], in[4096], zero[4096] = { 0 };
+    uint64_t buf = 0, ranges;
+    NvmeCmd c;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 32);
+    buf = ram_alloc(&t, PG);
+    pattern(out, sizeof(out), 77);
+    qtest_memwrite(t.qts, buf, out, sizeof(out));
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_WRITE, 40, 8, buf), ==, 0);
+
+    /* Compare: equal, then different. */
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_COMPARE, 40, 8, buf), ==, 0);
+    qtest_writeb(t.qts, buf + 4000, out[4000] ^ 1);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_COMPARE, 40, 8, buf), ==,
+                    NVME_CMP_FAILURE | NVME_DNR);
+
+    /* Flush, to this namespace and to all. */
+    c = rw(NVME_CMD_FLUSH, 0, 1);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+    c.nsid = cpu_to_le32(NVME_NSID_BROADCAST);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+
+    /* Write Zeroes, with deallocate allowed. */
+    c = rw(NVME_CMD_WRITE_ZEROES, 40, 8);
+    c.cdw12 |= cpu_to_le32(1 << 25);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 40, 8, buf), ==, 0);
+    qtest_memread(t.qts, buf, in, sizeof(in));
+    g_assert_cmpmem(in, sizeof(in), zero, sizeof(zero));
+
+    /* Dataset Management: deallocate two ranges; then attributes only. */
+    ranges = ram_alloc(&t, PG);
+    qtest_writel(t.qts, ranges + 4, 8);
+    qtest_writeq(t.qts, ranges + 8, 40);
+    qtest_writel(t.qts, ranges + 16 + 4, 16);
+    qtest_writeq(t.qts, ranges + 16 + 8, 400);
+    c = cmd(NVME_CMD_DSM);
+    c.nsid = cpu_to_le32(1);
+    c.dptr.prp1 = cpu_to_le64(ranges);
+    c.cdw10 = cpu_to_le32(1);
+    c.cdw11 = cpu_to_le32(1 << 2);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+    c.cdw11 = cpu_to_le32(1);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+    qtest_writeq(t.qts, ranges + 16 + 8, DISK_SIZE / 512);
+    c.cdw11 = cpu_to_le32(1 << 2);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_LBA_RANGE | NVME_DNR);
+    nvme_stop(&t);
+}
+
+static void test_io_errors(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    NvmeCmd c;
+    uint32_t result;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 32);
+    buf = ram_alloc(&t, 4 * PG);
+
+    /* LBA range: one past the end, and wrapping around 2^64. */
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, DISK_SIZE / 512, 1, buf), ==,
+                    NVME_LBA_RANGE | NVME_DNR);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_WRITE, DISK_SIZE / 512 - 1, 2, buf),
+                    ==, NVME_LBA_RANGE | NVME_DNR);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, UINT64_MAX, 2, buf), ==,
+                    NVME_LBA_RANGE | NVME_DNR);
+    /* Opcodes we do not implement. */
+    c = rw(0x7f, 0, 1);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_INVALID_OPCODE | NVME_DNR);
+    c = rw(NVME_CMD_WRITE_UNCOR, 0, 1);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_INVALID_OPCODE | NVME_DNR);
+    /* Namespace IDs. */
+    c = rw(NVME_CMD_READ, 0, 1);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.nsid = cpu_to_le32(2);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_INVALID_NSID | NVME_DNR);
+    c.nsid = 0;
+    g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_INVALID_NSID | NVME_DNR);
+    /* Data pointers. */
+    c = rw(NVME_CMD_READ, 0, 1);
+    c.dptr.prp1 = cpu_to_le64(buf + 1);
+    g_assert_cmphex(run(&t, 1, &c).status, ==,
+                    NVME_INVALID_PRP_OFFSET | NVME_DNR);
+    c = rw(NVME_CMD_READ, 0, 16);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.dptr.prp2 = cpu_to_le64(buf + PG + 512);
+    g_assert_cmphex(run(&t, 1, &c).status, ==,
+                    NVME_INVALID_PRP_OFFSET | NVME_DNR);
+    c = rw(NVME_CMD_READ, 0, 1);
+    c.dptr.prp1 = cpu_to_le64(0xfec00000ULL);      /* the IOAPIC, not RAM */
+    g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_DATA_TRAS_ERROR | NVME_DNR);
+    c.dptr.prp1 = cpu_to_le64(0x7ffffff000ULL);    /* nothing there */
+    g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_DATA_TRAS_ERROR | NVME_DNR);
+    /* MDTS: 512 KiB is the limit. */
+    c = rw(NVME_CMD_READ, 0, 1025);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_INVALID_FIELD | NVME_DNR);
+    /* Fused commands are not supported. */
+    c = rw(NVME_CMD_COMPARE, 0, 1);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.flags = 1;
+    g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_INVALID_FIELD | NVME_DNR);
+
+    /* The errors are in the error log, newest first. */
+    c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.cdw10 = cpu_to_le32(NVME_LOG_ERROR_INFO | (64 / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, &result), ==, 0);
+    g_assert_cmphex(qtest_readw(t.qts, buf + 12) >> 1, ==,
+                    NVME_INVALID_FIELD | NVME_DNR);
+    g_assert_cmpuint(qtest_readw(t.qts, buf + 8), ==, 1);
+    /* And the queue still works. */
+    check_rw(&t, 1, 0, 8, 0, 1);
+    nvme_stop(&t);
+}
+
+/* --- tests: doorbells and interrupts -------------------------------------- */
+
+static void test_doorbell_errors_aer(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    Cqe cqe;
+    NvmeCmd c;
+    uint16_t aer;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    buf = ram_alloc(&t, PG);
+    c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+    aer = submit(&t, 0, &c, true);
+
+    /* SQ tail past the end of the queue. */
+    sq_doorbell(&t, 1, 16);
+    cqe = reap(&t, 0, true);
+    g_assert_cmpuint(cqe.cid, ==, aer);
+    g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_ERROR);
+    g_assert_cmphex((cqe.result >> 8) & 0xff, ==,
+                    NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+    g_assert_cmphex(cqe.result >> 16, ==, NVME_LOG_ERROR_INFO);
+
+    /* Masked until the error log is read: the next one waits. */
+    aer = submit(&t, 0, &c, true);
+    reg_write(&t, 0x1000 + 2 * 7 * 4, 1);   /* no queue 7 */
+    g_usleep(20000);
+    g_assert_false(cqe_peek(&t, 0, &cqe));
+    c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.cdw10 = cpu_to_le32(NVME_LOG_ERROR_INFO | (64 / 4 - 1) << 16);
+    submit(&t, 0, &c, true);
+    /* Two completions: the log page and the released event, any order. */
+    for (int i = 0; i < 2; i++) {
+        cqe = reap(&t, 0, true);
+        if (cqe.cid == aer) {
+            g_assert_cmphex((cqe.result >> 8) & 0xff, ==,
+                            NVME_AER_INFO_ERR_INVALID_DB_REGISTER);
+        } else {
+            g_assert_cmphex(cqe.status, ==, 0);
+        }
+    }
+    /* CQ head that claims more than was posted. */
+    c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+    submit(&t, 0, &c, true);
+    cq_doorbell(&t, 1, 5);
+    g_usleep(20000);
+    /* (Masked again: the error log was not re-read; nothing arrives.) */
+    g_assert_false(cqe_peek(&t, 0, &cqe));
+    /* Too many AERs outstanding: the limit is 4 (one is already out). */
+    for (int i = 0; i < 4; i++) {
+        c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+        submit(&t, 0, &c, true);
+    }
+    cqe = reap(&t, 0, true);
+    g_assert_cmphex(cqe.status, ==, NVME_AER_LIMIT_EXCEEDED);
+    /* The I/O queue is unharmed. */
+    check_rw(&t, 1, 0, 1, 0, 3);
+    nvme_stop(&t);
+}
+
+static void test_smart_aer(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    uint8_t smart[512];
+    NvmeCmd c;
+    Cqe cqe;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    buf = ram_alloc(&t, PG);
+    g_assert_cmphex(set_feature(&t, NVME_ASYNCHRONOUS_EVENT_CONF, 0xff, NULL),
+                    ==, 0);
+    c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+    submit(&t, 0, &c, true);
+    check_rw(&t, 1, 0, 8, 0, 1);
+    check_rw(&t, 1, 16, 8, 0, 2);
+
+    qtest_qmp_assert_success(t.qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': '/machine/peripheral-anon/device[0]', "
+                             "'property': 'smart_critical_warning', "
+                             "'value': 4}}");
+    cqe = reap(&t, 0, true);
+    g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_SMART);
+    g_assert_cmphex(cqe.result >> 16, ==, NVME_LOG_SMART_INFO);
+
+    c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+    c.nsid = cpu_to_le32(NVME_NSID_BROADCAST);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.cdw10 = cpu_to_le32(NVME_LOG_SMART_INFO | (512 / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    qtest_memread(t.qts, buf, smart, sizeof(smart));
+    g_assert_cmphex(smart[0], ==, 4);
+    g_assert_cmpuint(ldq_le_p(smart + 32), ==, 1);      /* 16 x 512 B read */
+    g_assert_cmpuint(ldq_le_p(smart + 48), ==, 1);      /* ...and written */
+    g_assert_cmpuint(ldq_le_p(smart + 64), ==, 2);      /* read commands */
+    g_assert_cmpuint(ldq_le_p(smart + 80), ==, 2);      /* write commands */
+
+    /* Other log pages, and bad requests. */
+    c.cdw10 = cpu_to_le32(NVME_LOG_FW_SLOT_INFO | (512 / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    g_assert_cmpuint(qtest_readb(t.qts, buf), ==, 1);
+    c.cdw10 = cpu_to_le32(NVME_LOG_CMD_EFFECTS | (4096 / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    g_assert_cmphex(qtest_readl(t.qts, buf + 4 * NVME_ADM_CMD_IDENTIFY), ==, 1);
+    c.cdw10 = cpu_to_le32(NVME_LOG_CHANGED_NSLIST | (4096 / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    c.cdw10 = cpu_to_le32(0x7f | (512 / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_INVALID_LOG_ID | NVME_DNR);
+    c.cdw10 = cpu_to_le32(NVME_LOG_SMART_INFO | (4 / 4 - 1) << 16);
+    c.cdw12 = cpu_to_le32(1024);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_INVALID_FIELD | NVME_DNR);
+    c.cdw12 = cpu_to_le32(2);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_INVALID_FIELD | NVME_DNR);
+    nvme_stop(&t);
+}
+
+static void test_features(void)
+{
+    NvmeTest t;
+    uint32_t r;
+    uint64_t buf;
+    NvmeCmd c;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    buf = ram_alloc(&t, PG);
+    g_assert_cmphex(get_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, 0, &r), ==, 0);
+    g_assert_cmphex(r, ==, 1);      /* cache=writeback */
+    g_assert_cmphex(set_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, NULL), ==, 0);
+    g_assert_cmphex(get_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, 0, &r), ==, 0);
+    g_assert_cmphex(r, ==, 0);
+    g_assert_cmphex(get_feature(&t, NVME_VOLATILE_WRITE_CACHE, 1, 0, &r), ==, 0);
+    g_assert_cmphex(r, ==, 1);      /* default */
+    g_assert_cmphex(get_feature(&t, NVME_VOLATILE_WRITE_CACHE, 3, 0, &r), ==, 0);
+    g_assert_cmphex(r, ==, NVME_FEAT_CAP_CHANGE);
+
+    g_assert_cmphex(set_feature(&t, NVME_INTERRUPT_COALESCING, 0x0a05, NULL),
+                    ==, 0);
+    g_assert_cmphex(get_feature(&t, NVME_INTERRUPT_COALESCING, 0, 0, &r), ==, 0);
+    g_assert_cmphex(r, ==, 0x0a05);
+    g_assert_cmphex(set_feature(&t, NVME_INTERRUPT_VECTOR_CONF,
+                                1 | NVME_INTVC_NOCOALESCING, NULL), ==, 0);
+    g_assert_cmphex(get_feature(&t, NVME_INTERRUPT_VECTOR_CONF, 0, 1, &r), ==,
+                    0);
+    g_assert_cmphex(r, ==, 1 | NVME_INTVC_NOCOALESCING);
+    g_assert_cmphex(set_feature(&t, NVME_INTERRUPT_VECTOR_CONF, 99, NULL), ==,
+                    NVME_INVALID_FIELD | NVME_DNR);
+
+    g_assert_cmphex(set_feature(&t, NVME_TEMPERATURE_THRESHOLD, 0x150, NULL),
+                    ==, 0);
+    g_assert_cmphex(get_feature(&t, NVME_TEMPERATURE_THRESHOLD, 0, 0, &r), ==,
+                    0);
+    g_assert_cmphex(r, ==, 0x150);
+    g_assert_cmphex(set_feature(&t, NVME_TEMPERATURE_THRESHOLD, 3 << 20, NULL),
+                    ==, NVME_INVALID_FIELD | NVME_DNR);
+    g_assert_cmphex(set_feature(&t, NVME_POWER_MANAGEMENT, 1, NULL), ==,
+                    NVME_INVALID_FIELD | NVME_DNR);
+    g_assert_cmphex(set_feature(&t, NVME_ERROR_RECOVERY, 1 << 16, NULL), ==,
+                    NVME_INVALID_FIELD | NVME_DNR);
+    g_assert_cmphex(set_feature(&t, NVME_ARBITRATION, 0x01020307, NULL), ==, 0);
+    g_assert_cmphex(get_feature(&t, NVME_ARBITRATION, 0, 0, &r), ==, 0);
+    g_assert_cmphex(r, ==, 0x01020307);
+    g_assert_cmphex(set_feature(&t, NVME_WRITE_ATOMICITY, 1, NULL), ==, 0);
+    g_assert_cmphex(set_feature(&t, 0x0f, 5000, NULL), ==, 0);  /* KATO */
+    g_assert_cmphex(set_feature(&t, 0x7e, 0, NULL), ==,
+                    NVME_INVALID_FIELD | NVME_DNR);
+
+    /* Save is not supported. */
+    c = cmd(NVME_ADM_CMD_SET_FEATURES);
+    c.cdw10 = cpu_to_le32(NVME_ARBITRATION | 1u << 31);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_FID_NOT_SAVEABLE | NVME_DNR);
+
+    /* Timestamp: set, then read back no earlier. */
+    qtest_writeq(t.qts, buf, 1000000);
+    c = cmd(NVME_ADM_CMD_SET_FEATURES);
+    c.cdw10 = cpu_to_le32(NVME_TIMESTAMP);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    c = cmd(NVME_ADM_CMD_GET_FEATURES);
+    c.cdw10 = cpu_to_le32(NVME_TIMESTAMP);
+    c.dptr.prp1 = cpu_to_le64(buf + 64);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    g_assert_cmpuint(qtest_readq(t.qts, buf + 64) & ((1ULL << 48) - 1), >=,
+                     1000000);
+    g_assert_cmpuint((qtest_readq(t.qts, buf + 64) >> 49) & 7, ==, 1);
+
+    /* Abort: accepted, nothing recalled. */
+    c = cmd(NVME_ADM_CMD_ABORT);
+    c.cdw10 = cpu_to_le32(1 | 5 << 16);
+    g_assert_cmphex(admin(&t, &c, &r), ==, 0);
+    g_assert_cmphex(r & 1, ==, 1);
+    /* Keep Alive; unknown admin opcodes. */
+    c = cmd(0x18);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    c = cmd(0xc3);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_INVALID_OPCODE | NVME_DNR);
+    c = cmd(NVME_ADM_CMD_FORMAT_NVM);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_INVALID_OPCODE | NVME_DNR);
+    nvme_stop(&t);
+}
+
+static void test_shadow_doorbells(void)
+{
+    NvmeTest t;
+    NvmeCmd c;
+    uint64_t buf;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    buf = ram_alloc(&t, 2 * PG);
+    t.dbs = ram_alloc(&t, PG);
+    t.eis = ram_alloc(&t, PG);
+    c = cmd(NVME_ADM_CMD_DBBUF_CONFIG);
+    c.dptr.prp1 = cpu_to_le64(t.dbs + 8);
+    c.dptr.prp2 = cpu_to_le64(t.eis);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_INVALID_FIELD | NVME_DNR);
+    c.dptr.prp1 = cpu_to_le64(t.dbs);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    ioq(&t, 1, 16);
+    ioq(&t, 2, 16);
+
+    /* Through the shadow buffer plus a doorbell write (an ioeventfd). */
+    check_rw(&t, 1, 0, 8, 0, 11);
+    /* The controller published its event index: the tail it has seen. */
+    g_assert_cmpuint(qtest_readl(t.qts, t.eis + 2 * 1 * 4), ==, t.q[1].sq_tail);
+
+    /* A batch through the shadow buffer with a single doorbell write. */
+    for (int i = 0; i < 5; i++) {
+        c = rw(NVME_CMD_READ, i * 8, 8);
+        c.dptr.prp1 = cpu_to_le64(buf);
+        submit(&t, 2, &c, i == 4);
+    }
+    for (int i = 0; i < 5; i++) {
+        g_assert_cmphex(reap(&t, 2, false).status, ==, 0);
+    }
+    g_assert_cmpuint(qtest_readl(t.qts, t.eis + 2 * 2 * 4), ==, 5);
+
+    /* A bogus shadow tail is refused; the queue keeps working. */
+    qtest_writel(t.qts, t.dbs + 2 * 2 * 4, 99);
+    sq_doorbell(&t, 2, 99 % 16);
+    g_usleep(20000);
+    qtest_writel(t.qts, t.dbs + 2 * 2 * 4, t.q[2].sq_tail);
+    check_rw(&t, 2, 8, 8, 0, 12);
+    nvme_stop(&t);
+}
+
+static void test_interrupts(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    NvmeCmd c;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    buf = ram_alloc(&t, PG);
+    ioq(&t, 1, 16);
+    ioq(&t, 2, 16);
+    g_assert_cmphex(create_cq(&t, 3, 16, 3, 1), ==, 0);   /* IEN = 0 */
+    g_assert_cmphex(create_sq(&t, 3, 3, 16, 1), ==, 0);
+    msix_fired(&t, 0);
+    /* Each CQ on its own vector. */
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 1, buf), ==, 0);
+    g_assert_true(msix_fired(&t, 1));
+    g_assert_false(msix_fired(&t, 2));
+    g_assert_cmphex(io_prp(&t, 2, NVME_CMD_READ, 0, 1, buf), ==, 0);
+    g_assert_true(msix_fired(&t, 2));
+    g_assert_false(msix_fired(&t, 1));
+    g_assert_cmphex(io_prp(&t, 3, NVME_CMD_READ, 0, 1, buf), ==, 0);
+    g_assert_false(msix_fired(&t, 3));
+
+    /* Coalescing: threshold 4 entries, 25.5 ms; fewer wait for the time. */
+    g_assert_cmphex(set_feature(&t, NVME_INTERRUPT_COALESCING, 0xff03, NULL),
+                    ==, 0);
+    msix_fired(&t, 0);
+    for (int i = 0; i < 3; i++) {
+        c = rw(NVME_CMD_READ, 0, 1);
+        c.dptr.prp1 = cpu_to_le64(buf);
+        submit(&t, 1, &c, true);
+        reap(&t, 1, false);
+    }
+    g_assert_false(msix_fired(&t, 1));
+    c = rw(NVME_CMD_READ, 0, 1);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    submit(&t, 1, &c, true);
+    reap(&t, 1, true);
+    g_assert_true(msix_fired(&t, 1));
+    /* Below the threshold: the aggregation time fires it. */
+    c = rw(NVME_CMD_READ, 0, 1);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    submit(&t, 1, &c, true);
+    reap(&t, 1, true);
+    g_assert_false(msix_fired(&t, 1));
+    qtest_clock_step(t.qts, 30 * 1000 * 1000);
+    g_assert_true(msix_fired(&t, 1));
+    /* A vector that opts out is not coalesced. */
+    g_assert_cmphex(set_feature(&t, NVME_INTERRUPT_VECTOR_CONF,
+                                2 | NVME_INTVC_NOCOALESCING, NULL), ==, 0);
+    g_assert_cmphex(io_prp(&t, 2, NVME_CMD_READ, 0, 1, buf), ==, 0);
+    g_assert_true(msix_fired(&t, 2));
+    nvme_stop(&t);
+}
+
+static void test_pin_interrupts(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+
+    nvme_start(&t, NULL);
+    qpci_msix_disable(t.dev);
+    qtest_irq_intercept_in(t.qts, "ioapic");
+    nvme_enable(&t, 8);
+    buf = ram_alloc(&t, PG);
+    /* Pin-based: only vector 0 exists. */
+    g_assert_cmphex(create_cq(&t, 1, 16, 1, 3), ==,
+                    NVME_INVALID_IRQ_VECTOR | NVME_DNR);
+    g_assert_cmphex(create_cq(&t, 1, 16, 0, 3), ==, 0);
+    g_assert_cmphex(create_sq(&t, 1, 1, 16, 1), ==, 0);
+    {
+        NvmeCmd c = rw(NVME_CMD_READ, 0, 1);
+
+        c.dptr.prp1 = cpu_to_le64(buf);
+        submit(&t, 1, &c, true);
+        reap(&t, 1, false);
+        /* Unreaped entries hold INTx asserted; reaping drops it. */
+        g_assert_true(qtest_get_irq(t.qts, 16) || qtest_get_irq(t.qts, 17) ||
+                      qtest_get_irq(t.qts, 18) || qtest_get_irq(t.qts, 19) ||
+                      qtest_get_irq(t.qts, 20) || qtest_get_irq(t.qts, 21) ||
+                      qtest_get_irq(t.qts, 22) || qtest_get_irq(t.qts, 23));
+        reg_write(&t, NVME_REG_INTMS, 1);
+        for (int i = 16; i < 24; i++) {
+            g_assert_false(qtest_get_irq(t.qts, i));
+        }
+        reg_write(&t, NVME_REG_INTMC, 1);
+        cq_doorbell(&t, 1, t.q[1].cq_head);
+        for (int i = 16; i < 24; i++) {
+            g_assert_false(qtest_get_irq(t.qts, i));
+        }
+    }
+    nvme_stop(&t);
+}
+
+static void test_reset_with_io_in_flight(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+
+    nvme_start(&t, ",max-queue-entries=256");
+    for (int round = 0; round < 3; round++) {
+        nvme_enable(&t, 8);
+        ioq(&t, 1, 256);
+        ioq(&t, 2, 256);
+        buf = ram_alloc(&t, 64 * KiB);
+        for (int i = 0; i < 200; i++) {
+            NvmeCmd c = rw(i & 1 ? NVME_CMD_WRITE : NVME_CMD_READ,
+                           (i * 128) % (DISK_SIZE / 512 - 128), 128);
+
+            prp_fill(&t, &c, buf, 64 * KiB);
+            submit(&t, 1 + (i & 1), &c, i % 50 == 49);
+        }
+        /* Reset while (some of) those run; then everything again. */
+        nvme_disable(&t);
+        t.next_ram = RAM_POOL;
+    }
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    check_rw(&t, 1, 0, 8, 0, 21);
+    nvme_stop(&t);
+}
+
+static void test_hostile_queues(void)
+{
+    NvmeTest t;
+    NvmeCmd c;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    /* An I/O SQ in memory that is not RAM: fetches fail, QEMU survives. */
+    g_assert_cmphex(create_cq(&t, 1, 16, 1, 3), ==, 0);
+    c = cmd(NVME_ADM_CMD_CREATE_SQ);
+    c.dptr.prp1 = cpu_to_le64(0x7ffff00000ULL);
+    c.cdw10 = cpu_to_le32(15 << 16 | 1);
+    c.cdw11 = cpu_to_le32(1 << 16 | 1);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    sq_doorbell(&t, 1, 5);
+    g_usleep(20000);
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_SQ, 1), ==, 0);
+    /* A CQ that is not RAM: completions are lost, QEMU survives. */
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_CQ, 1), ==, 0);
+    c = cmd(NVME_ADM_CMD_CREATE_CQ);
+    c.dptr.prp1 = cpu_to_le64(0x7ffff00000ULL);
+    c.cdw10 = cpu_to_le32(15 << 16 | 1);
+    c.cdw11 = cpu_to_le32(1 << 16 | 3);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    t.q[1].size = 16;
+    g_assert_cmphex(create_sq(&t, 1, 1, 16, 1), ==, 0);
+    c = rw(NVME_CMD_FLUSH, 0, 1);
+    submit(&t, 1, &c, true);
+    g_usleep(20000);
+    /* The admin queue and the controller still respond. */
+    g_assert_cmphex(get_feature(&t, NVME_ARBITRATION, 0, 0, NULL), ==, 0);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED, ==, 0);
+    /* An admin SQ outside RAM is fatal for the controller, not QEMU. */
+    nvme_disable(&t);
+    reg_write(&t, NVME_REG_AQA, 0x00030003);
+    qpci_io_writeq(t.dev, t.bar, NVME_REG_ASQ, 0x7ffff00000ULL);
+    qpci_io_writeq(t.dev, t.bar, NVME_REG_ACQ, ram_alloc(&t, PG));
+    reg_write(&t, NVME_REG_CC, CC_ENABLE);
+    g_assert(wait_csts(&t, NVME_CSTS_READY, NVME_CSTS_READY));
+    sq_doorbell(&t, 0, 1);
+    g_assert(wait_csts(&t, NVME_CSTS_FAILED, NVME_CSTS_FAILED));
+    /* A reset recovers. */
+    nvme_disable(&t);
+    nvme_enable(&t, 4);
+    g_assert_cmphex(get_feature(&t, NVME_ARBITRATION, 0, 0, NULL), ==, 0);
+    nvme_stop(&t);
+}
+
+static void test_read_only(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    uint8_t smart[512];
+    NvmeCmd c;
+
+    nvme_start_drive(&t, ",read-only=on", NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    buf = ram_alloc(&t, PG);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_WRITE, 0, 1, buf), ==,
+                    NS_WRITE_PROTECTED | NVME_DNR);
+    c = rw(NVME_CMD_WRITE_ZEROES, 0, 1);
+    g_assert_cmphex(run(&t, 1, &c).status, ==,
+                    NS_WRITE_PROTECTED | NVME_DNR);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 1, buf), ==, 0);
+    c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.cdw10 = cpu_to_le32(NVME_LOG_SMART_INFO | (512 / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    qtest_memread(t.qts, buf, smart, sizeof(smart));
+    g_assert_cmphex(smart[0] & NVME_SMART_MEDIA_READ_ONLY, !=, 0);
+    nvme_stop(&t);
+}
+
+static void test_iothread(void)
+{
+    NvmeTest t;
+
+    nvme_start(&t, ",iothread=io0 -object iothread,id=io0");
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 32);
+    ioq(&t, 2, 32);
+    check_rw(&t, 1, 0, 64, 0, 41);
+    check_rw(&t, 2, 64, 64, 0x200, 42);
+    g_assert_true(msix_fired(&t, 1));
+    nvme_disable(&t);
+    nvme_stop(&t);
 }
 
 int main(int argc, char **argv)
@@ -186,7 +1485,27 @@ int main(int argc, char **argv)
                    test_properties_reach_cap);
     qtest_add_func("/nvme-accel/admin-regs-and-shutdown",
                    test_admin_regs_and_shutdown);
+    qtest_add_func("/nvme-accel/intms-pin-based", test_intms_pin_based);
     qtest_add_func("/nvme-accel/bad-params", test_bad_params);
+    qtest_add_func("/nvme-accel/enable-identify", test_enable_identify);
+    qtest_add_func("/nvme-accel/enable-bad-config", test_enable_bad_config);
+    qtest_add_func("/nvme-accel/queue-management", test_queue_management);
+    qtest_add_func("/nvme-accel/io-prp", test_io_prp);
+    qtest_add_func("/nvme-accel/io-prp-chain", test_io_prp_chain);
+    qtest_add_func("/nvme-accel/io-sgl", test_io_sgl);
+    qtest_add_func("/nvme-accel/io-commands", test_io_commands);
+    qtest_add_func("/nvme-accel/io-errors", test_io_errors);
+    qtest_add_func("/nvme-accel/doorbell-errors-aer", test_doorbell_errors_aer);
+    qtest_add_func("/nvme-accel/smart-aer", test_smart_aer);
+    qtest_add_func("/nvme-accel/features", test_features);
+    qtest_add_func("/nvme-accel/shadow-doorbells", test_shadow_doorbells);
+    qtest_add_func("/nvme-accel/interrupts", test_interrupts);
+    qtest_add_func("/nvme-accel/pin-interrupts", test_pin_interrupts);
+    qtest_add_func("/nvme-accel/reset-with-io-in-flight",
+                   test_reset_with_io_in_flight);
+    qtest_add_func("/nvme-accel/hostile-queues", test_hostile_queues);
+    qtest_add_func("/nvme-accel/read-only", test_read_only);
+    qtest_add_func("/nvme-accel/iothread", test_iothread);
 
     return g_test_run();
 }

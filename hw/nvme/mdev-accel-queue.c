@@ -1,0 +1,916 @@
+/*
+ * nvme-accel: queue pairs and the userspace I/O datapath
+ *
+ * Queue state is the datapath core's (struct nac_sq / nac_cq: addresses,
+ * sizes, head, tail, phase, shadow doorbell addresses), so a queue can be
+ * handed to the kvm-accel module and back. Here QEMU runs it: commands are
+ * fetched and decoded by the core and executed through the block layer.
+ *
+ * Copyright (c) 2026 The nvme-accel authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/memalign.h"
+#include "qemu/units.h"
+#include "block/aio-wait.h"
+#include "system/block-backend.h"
+#include "system/dma.h"
+#include "hw/pci/msix.h"
+#include "mdev-accel.h"
+#include "trace.h"
+
+/* --- running code in the I/O context ------------------------------------ */
+
+typedef struct NvmeAccelCtxCall {
+    void (*fn)(NvmeAccelCtrl *n, void *arg);
+    NvmeAccelCtrl *n;
+    void *arg;
+} NvmeAccelCtxCall;
+
+static void nvme_accel_ctx_call_bh(void *opaque)
+{
+    NvmeAccelCtxCall *c = opaque;
+
+    c->fn(c->n, c->arg);
+}
+
+/* Run @fn in the controller's AioContext and wait for it (main loop only). */
+static void nvme_accel_run_in_ctx(NvmeAccelCtrl *n,
+                                  void (*fn)(NvmeAccelCtrl *n, void *arg),
+                                  void *arg)
+{
+    NvmeAccelCtxCall c = { .fn = fn, .n = n, .arg = arg };
+
+    if (n->ctx == qemu_get_aio_context()) {
+        fn(n, arg);
+        return;
+    }
+    aio_wait_bh_oneshot(n->ctx, nvme_accel_ctx_call_bh, &c);
+}
+
+static void nvme_accel_set_stopped(NvmeAccelCtrl *n, void *arg)
+{
+    n->io_stopped = arg != NULL;
+}
+
+/*
+ * Before changing which I/O queues exist: stop fetching, let every command
+ * in flight complete (posting its CQE), so the I/O context holds no
+ * reference into what we change.
+ */
+void nvme_accel_io_quiesce(NvmeAccelCtrl *n)
+{
+    nvme_accel_run_in_ctx(n, nvme_accel_set_stopped, n);
+    blk_drain(n->blkconf.blk);
+}
+
+static void nvme_accel_kick_all(NvmeAccelCtrl *n, void *arg)
+{
+    unsigned i;
+
+    n->io_stopped = false;
+    for (i = 1; i < n->nr_qpairs; i++) {
+        if (n->sq[i]) {
+            qemu_bh_schedule(n->sq[i]->bh);
+        }
+    }
+}
+
+void nvme_accel_io_resume(NvmeAccelCtrl *n)
+{
+    nvme_accel_run_in_ctx(n, nvme_accel_kick_all, NULL);
+}
+
+/* --- doorbell errors raised in the I/O context ------------------------- */
+
+void nvme_accel_report_db_error(NvmeAccelCtrl *n, uint8_t info)
+{
+    if (qemu_in_main_thread()) {
+        nvme_accel_aer_enqueue(n, NVME_AER_TYPE_ERROR, info,
+                               NVME_LOG_ERROR_INFO);
+        return;
+    }
+    qatomic_or(&n->pending_db_errors, 1u << info);
+    qemu_bh_schedule(n->db_error_bh);
+}
+
+static void nvme_accel_db_error_bh(void *opaque)
+{
+    NvmeAccelCtrl *n = opaque;
+    uint32_t pending = qatomic_xchg(&n->pending_db_errors, 0);
+
+    for (unsigned info = 0; pending; info++, pending >>= 1) {
+        if (pending & 1) {
+            nvme_accel_aer_enqueue(n, NVME_AER_TYPE_ERROR, info,
+                                   NVME_LOG_ERROR_INFO);
+        }
+    }
+}
+
+/* --- completions -------------------------------------------------------- */
+
+static void nvme_accel_coalesce_timer(void *opaque)
+{
+    NvmeAccelCQ *cq = opaque;
+
+    nvme_accel_cq_irq(cq);
+}
+
+/* Decide about the CQ's interrupt after a batch of completions. */
+void nvme_accel_cq_irq(NvmeAccelCQ *cq)
+{
+    NvmeAccelCtrl *n = cq->ctrl;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    uint64_t deadline = 0;
+
+    switch (nac_cq_irq(&cq->q, &n->mem, now, &deadline)) {
+    case NAC_IRQ_NOW:
+        timer_del(cq->coalesce_timer);
+        nvme_accel_irq_notify(n, cq);
+        break;
+    case NAC_IRQ_DEFER:
+        timer_mod(cq->coalesce_timer, deadline);
+        break;
+    case NAC_IRQ_NONE:
+        break;
+    }
+}
+
+static void nvme_accel_req_release(NvmeAccelRequest *req)
+{
+    NvmeAccelSQ *sq = req->sq;
+
+    if (req->qsg.sg) {
+        qemu_sglist_destroy(&req->qsg);
+    }
+    if (req->bounce) {
+        qemu_vfree(req->bounce);
+        req->bounce = NULL;
+    }
+    g_free(req->r.ranges);
+    req->r.ranges = NULL;
+    QTAILQ_INSERT_TAIL(&sq->free_reqs, req, entry);
+    if (sq->starved) {
+        sq->starved = false;
+        qemu_bh_schedule(sq->bh);
+    }
+}
+
+static bool nvme_accel_post_one(NvmeAccelCQ *cq, NvmeAccelRequest *req)
+{
+    NvmeAccelSQ *sq = req->sq;
+    struct nac_cqe cqe = {
+        .result = req->result,
+        .sq_head = sq->q.head,
+        .sq_id = sq->q.qid,
+        .cid = req->r.cid,
+        .status = req->status,
+    };
+    int ret;
+
+    ret = nac_cq_post(&cq->q, &cq->ctrl->mem, &cqe);
+    if (ret == -EBUSY) {
+        return false;
+    }
+    if (ret) {
+        /* The CQ is not guest memory (any more): nothing we can report. */
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_cq_post, "cqid %u tail %u",
+                             cq->q.qid, cq->q.tail);
+    }
+    trace_nvme_accel_cqe(cq->q.qid, sq->q.qid, le16_to_cpu(req->r.cid),
+                         req->status, req->result);
+    return true;
+}
+
+/* Post what fits, oldest first; ask for a doorbell when the CQ is full. */
+static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
+{
+    NvmeAccelCtrl *n = cq->ctrl;
+    NvmeAccelRequest *req;
+    bool posted = false;
+
+    if (cq->q.shadow_db) {
+        if (nac_cq_read_shadow(&cq->q, &n->mem) == -EINVAL) {
+            NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u",
+                                 "cq shadow", cq->q.qid, cq->q.head);
+            nvme_accel_report_db_error(n, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+        }
+    }
+    while ((req = QTAILQ_FIRST(&cq->done_reqs))) {
+        if (!nvme_accel_post_one(cq, req)) {
+            /* Full: have the host ring the head doorbell when it reaps. */
+            if (cq->q.eventidx) {
+                uint32_t ei = cpu_to_le32(cq->q.head);
+
+                pci_dma_write(PCI_DEVICE(n), cq->q.eventidx, &ei, sizeof(ei));
+            }
+            break;
+        }
+        QTAILQ_REMOVE(&cq->done_reqs, req, entry);
+        nvme_accel_req_release(req);
+        posted = true;
+    }
+    if (posted) {
+        nvme_accel_cq_irq(cq);
+    }
+}
+
+/* A request is done: queue its completion behind any already waiting. */
+void nvme_accel_complete(NvmeAccelRequest *req)
+{
+    NvmeAccelSQ *sq = req->sq;
+    NvmeAccelCtrl *n = sq->ctrl;
+    NvmeAccelCQ *cq = n->cq[sq->q.cqid];
+
+    if (req->status) {
+        nvme_accel_error_log(n, sq->q.qid, req->r.cid, req->status,
+                             req->r.slba);
+    }
+    QTAILQ_REMOVE(&sq->out_reqs, req, entry);
+    QTAILQ_INSERT_TAIL(&cq->done_reqs, req, entry);
+    nvme_accel_cq_flush(cq);
+}
+
+/* --- block layer backend ------------------------------------------------ */
+
+uint16_t nvme_accel_map_block_status(int ret, bool is_write)
+{
+    switch (ret) {
+    case 0:
+        return NVME_SUCCESS;
+    case -ENOSPC:
+        return NVME_CAP_EXCEEDED | NVME_DNR;
+    case -ENOMEM:
+        return NVME_INTERNAL_DEV_ERROR;
+    case -EACCES:
+    case -EPERM:
+    case -EROFS:
+        return NVME_ACCESS_DENIED | NVME_DNR;
+    default:
+        return is_write ? NVME_WRITE_FAULT : NVME_UNRECOVERED_READ;
+    }
+}
+
+static void nvme_accel_rw_cb(void *opaque, int ret)
+{
+    NvmeAccelRequest *req = opaque;
+    NvmeAccelCtrl *n = req->sq->ctrl;
+    BlockAcctStats *stats = blk_get_stats(n->blkconf.blk);
+    bool is_write = req->r.op != NAC_OP_READ && req->r.op != NAC_OP_COMPARE;
+
+    req->aiocb = NULL;
+    if (ret < 0) {
+        block_acct_failed(stats, &req->acct);
+        req->status = nvme_accel_map_block_status(ret, is_write);
+        qatomic_inc(&n->stats.media_errors);
+        trace_nvme_accel_err_blk(req->sq->q.qid, le16_to_cpu(req->r.cid), ret);
+    } else {
+        block_acct_done(stats, &req->acct);
+    }
+    nvme_accel_complete(req);
+}
+
+static BlockAIOCB *nvme_accel_dma_write_fua(int64_t offset, QEMUIOVector *iov,
+                                            BlockCompletionFunc *cb,
+                                            void *cb_opaque, void *opaque)
+{
+    return blk_aio_pwritev(opaque, offset, iov, BDRV_REQ_FUA, cb, cb_opaque);
+}
+
+static void nvme_accel_compare_cb(void *opaque, int ret)
+{
+    NvmeAccelRequest *req = opaque;
+    NvmeAccelCtrl *n = req->sq->ctrl;
+    g_autofree uint8_t *host = NULL;
+
+    req->aiocb = NULL;
+    if (ret < 0) {
+        nvme_accel_rw_cb(req, ret);
+        return;
+    }
+    block_acct_done(blk_get_stats(n->blkconf.blk), &req->acct);
+    host = g_malloc(req->r.len);
+    if (nac_sg_read(&n->mem, req->r.sg, req->r.nsg, host, req->r.len)) {
+        req->status = NVME_DATA_TRAS_ERROR | NVME_DNR;
+    } else if (memcmp(host, req->bounce, req->r.len)) {
+        req->status = NVME_CMP_FAILURE | NVME_DNR;
+    }
+    nvme_accel_complete(req);
+}
+
+static void nvme_accel_discard_cb(void *opaque, int ret)
+{
+    NvmeAccelRequest *req = opaque;
+
+    /* Deallocation is advisory: a backend without discard is no error. */
+    if (ret < 0 && ret != -ENOTSUP && !req->status) {
+        req->status = nvme_accel_map_block_status(ret, true);
+    }
+    if (--req->result == 0) {
+        nvme_accel_complete(req);
+    }
+}
+
+static void nvme_accel_submit_discard(NvmeAccelRequest *req)
+{
+    NvmeAccelCtrl *n = req->sq->ctrl;
+    unsigned shift = n->ns.lba_shift;
+    uint32_t i;
+
+    /* result counts outstanding ranges, plus one held while submitting. */
+    req->result = 1;
+    for (i = 0; i < req->r.nr_ranges; i++) {
+        struct nac_dsm_range *r = &req->r.ranges[i];
+
+        if (!r->nlb) {
+            continue;
+        }
+        req->result++;
+        blk_aio_pdiscard(n->blkconf.blk, r->slba << shift,
+                         (int64_t)r->nlb << shift, nvme_accel_discard_cb, req);
+    }
+    nvme_accel_discard_cb(req, 0);
+}
+
+static void nvme_accel_submit(NvmeAccelRequest *req)
+{
+    NvmeAccelCtrl *n = req->sq->ctrl;
+    BlockBackend *blk = n->blkconf.blk;
+    BlockAcctStats *stats = blk_get_stats(blk);
+    int64_t offset = req->r.slba << n->ns.lba_shift;
+    uint64_t units = req->r.len >> BDRV_SECTOR_BITS;
+    uint32_t i;
+
+    switch (req->r.op) {
+    case NAC_OP_READ:
+    case NAC_OP_WRITE:
+        pci_dma_sglist_init(&req->qsg, PCI_DEVICE(n), req->r.nsg);
+        for (i = 0; i < req->r.nsg; i++) {
+            qemu_sglist_add(&req->qsg, req->r.sg[i].addr, req->r.sg[i].len);
+        }
+        if (req->r.op == NAC_OP_READ) {
+            qatomic_add(&n->stats.units_read, units);
+            qatomic_inc(&n->stats.read_commands);
+            block_acct_start(stats, &req->acct, req->r.len, BLOCK_ACCT_READ);
+            req->aiocb = dma_blk_read(blk, &req->qsg, offset, BDRV_SECTOR_SIZE,
+                                      nvme_accel_rw_cb, req);
+        } else {
+            qatomic_add(&n->stats.units_written, units);
+            qatomic_inc(&n->stats.write_commands);
+            block_acct_start(stats, &req->acct, req->r.len, BLOCK_ACCT_WRITE);
+            if (req->r.fua) {
+                req->aiocb = dma_blk_io(&req->qsg, offset, BDRV_SECTOR_SIZE,
+                                        nvme_accel_dma_write_fua, blk,
+                                        nvme_accel_rw_cb, req,
+                                        DMA_DIRECTION_TO_DEVICE);
+            } else {
+                req->aiocb = dma_blk_write(blk, &req->qsg, offset,
+                                           BDRV_SECTOR_SIZE, nvme_accel_rw_cb,
+                                           req);
+            }
+        }
+        break;
+    case NAC_OP_COMPARE:
+        qatomic_inc(&n->stats.read_commands);
+        qatomic_add(&n->stats.units_read, units);
+        req->bounce = blk_blockalign(blk, req->r.len);
+        block_acct_start(stats, &req->acct, req->r.len, BLOCK_ACCT_READ);
+        qemu_iovec_init_buf(&req->iov, req->bounce, req->r.len);
+        req->aiocb = blk_aio_preadv(blk, offset, &req->iov, 0,
+                                    nvme_accel_compare_cb, req);
+        break;
+    case NAC_OP_FLUSH:
+        block_acct_start(stats, &req->acct, 0, BLOCK_ACCT_FLUSH);
+        req->aiocb = blk_aio_flush(blk, nvme_accel_rw_cb, req);
+        break;
+    case NAC_OP_WRITE_ZEROES:
+        qatomic_inc(&n->stats.write_commands);
+        block_acct_start(stats, &req->acct, 0, BLOCK_ACCT_WRITE);
+        req->aiocb = blk_aio_pwrite_zeroes(blk, offset,
+                                           (int64_t)req->r.nlb <<
+                                           n->ns.lba_shift,
+                                           (req->r.deallocate ?
+                                            BDRV_REQ_MAY_UNMAP : 0) |
+                                           (req->r.fua ? BDRV_REQ_FUA : 0),
+                                           nvme_accel_rw_cb, req);
+        break;
+    case NAC_OP_DISCARD:
+        nvme_accel_submit_discard(req);
+        break;
+    case NAC_OP_NOP:
+        nvme_accel_complete(req);
+        break;
+    }
+}
+
+/* --- submission --------------------------------------------------------- */
+
+static void nvme_accel_io_sq_run(NvmeAccelSQ *sq)
+{
+    NvmeAccelCtrl *n = sq->ctrl;
+    NvmeAccelRequest *req;
+    struct nac_sqe sqe;
+    int ret;
+
+    for (;;) {
+        while (!nac_sq_empty(&sq->q)) {
+            req = QTAILQ_FIRST(&sq->free_reqs);
+            if (!req) {
+                sq->starved = true;
+                return;
+            }
+            ret = nac_sq_fetch(&sq->q, &n->mem, &sqe);
+            if (ret) {
+                NVME_ACCEL_GUEST_ERR(nvme_accel_err_sq_fetch,
+                                     "sqid %u head %u", sq->q.qid, sq->q.head);
+                /* Stop this queue; the host sees the commands time out. */
+                sq->q.tail = sq->q.head;
+                return;
+            }
+            QTAILQ_REMOVE(&sq->free_reqs, req, entry);
+            QTAILQ_INSERT_TAIL(&sq->out_reqs, req, entry);
+            req->result = 0;
+            if (sqe.opcode == NVME_CMD_DSM) {
+                /* Rare and up to 4 KiB: not worth a per-slot buffer. */
+                req->r.ranges = g_new(struct nac_dsm_range,
+                                      NAC_DSM_MAX_RANGES);
+            }
+            req->status = nac_cmd_decode(&n->core, &n->ns, &n->mem, &sqe,
+                                         &req->r);
+            trace_nvme_accel_io_cmd(sq->q.qid, le16_to_cpu(sqe.cid),
+                                    sqe.opcode, req->status);
+            if (req->status) {
+                nvme_accel_complete(req);
+            } else {
+                nvme_accel_submit(req);
+            }
+        }
+        /* Publish the event index, then catch a racing submission. */
+        ret = nac_sq_arm(&sq->q, &n->mem);
+        if (ret <= 0) {
+            if (ret == -EINVAL) {
+                NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value,
+                                     "%s %u value %u", "sq shadow",
+                                     sq->q.qid, sq->q.tail);
+                nvme_accel_report_db_error(n,
+                                           NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+            }
+            return;
+        }
+    }
+}
+
+static void nvme_accel_sq_bh(void *opaque)
+{
+    NvmeAccelSQ *sq = opaque;
+    NvmeAccelCtrl *n = sq->ctrl;
+    uint32_t val;
+    int ret;
+
+    if (sq->q.qid == 0) {
+        nvme_accel_admin_process(sq);
+        return;
+    }
+    if (n->io_stopped) {
+        return;
+    }
+    if (sq->q.shadow_db) {
+        ret = nac_sq_read_shadow(&sq->q, &n->mem);
+    } else {
+        val = qatomic_read(&sq->db_val);
+        ret = nac_sq_doorbell(&sq->q, val);
+    }
+    if (ret) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u", "sq",
+                             sq->q.qid, sq->q.tail);
+        nvme_accel_report_db_error(n, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+    }
+    nvme_accel_io_sq_run(sq);
+}
+
+static void nvme_accel_sq_notifier(EventNotifier *e)
+{
+    NvmeAccelSQ *sq = container_of(e, NvmeAccelSQ, notifier);
+
+    if (event_notifier_test_and_clear(e)) {
+        nvme_accel_sq_bh(sq);
+    }
+}
+
+/* AioContext polling: is there work in the shadow doorbell? */
+static bool nvme_accel_sq_poll(void *opaque)
+{
+    EventNotifier *e = opaque;
+    NvmeAccelSQ *sq = container_of(e, NvmeAccelSQ, notifier);
+    uint32_t tail;
+
+    if (sq->ctrl->io_stopped || !sq->q.shadow_db) {
+        return false;
+    }
+    if (pci_dma_read(PCI_DEVICE(sq->ctrl), sq->q.shadow_db, &tail,
+                     sizeof(tail))) {
+        return false;
+    }
+    return le32_to_cpu(tail) != sq->q.head;
+}
+
+static void nvme_accel_sq_poll_ready(EventNotifier *e)
+{
+    nvme_accel_sq_bh(container_of(e, NvmeAccelSQ, notifier));
+}
+
+static void nvme_accel_cq_bh(void *opaque)
+{
+    NvmeAccelCQ *cq = opaque;
+    NvmeAccelCtrl *n = cq->ctrl;
+
+    if (!cq->q.shadow_db &&
+        nac_cq_doorbell(&cq->q, qatomic_read(&cq->db_val))) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u", "cq",
+                             cq->q.qid, qatomic_read(&cq->db_val));
+        nvme_accel_report_db_error(n, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+    }
+    nvme_accel_cq_flush(cq);
+    /* Pin-based interrupts may drop now that the host reaped entries. */
+    if (!msix_enabled(PCI_DEVICE(n))) {
+        if (qemu_in_main_thread()) {
+            nvme_accel_intx_reaped(n);
+        } else {
+            qemu_bh_schedule(n->intx_bh);
+        }
+    }
+}
+
+/* MMIO doorbells (main loop, BQL). Range checks that need no queue state. */
+void nvme_accel_sq_doorbell(NvmeAccelCtrl *n, NvmeAccelSQ *sq, uint32_t val)
+{
+    trace_nvme_accel_sq_doorbell(sq->q.qid, val);
+    if (val >= sq->q.size) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u", "sq",
+                             sq->q.qid, val);
+        nvme_accel_aer_enqueue(n, NVME_AER_TYPE_ERROR,
+                               NVME_AER_INFO_ERR_INVALID_DB_VALUE,
+                               NVME_LOG_ERROR_INFO);
+        return;
+    }
+    qatomic_set(&sq->db_val, val);
+    qemu_bh_schedule(sq->bh);
+}
+
+void nvme_accel_cq_doorbell(NvmeAccelCtrl *n, NvmeAccelCQ *cq, uint32_t val)
+{
+    trace_nvme_accel_cq_doorbell(cq->q.qid, val);
+    if (val >= cq->q.size) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u", "cq",
+                             cq->q.qid, val);
+        nvme_accel_aer_enqueue(n, NVME_AER_TYPE_ERROR,
+                               NVME_AER_INFO_ERR_INVALID_DB_VALUE,
+                               NVME_LOG_ERROR_INFO);
+        return;
+    }
+    qatomic_set(&cq->db_val, val);
+    if (cq->q.qid == 0) {
+        /* Admin CQ: main loop state, apply now. */
+        if (nac_cq_doorbell(&cq->q, val)) {
+            NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u",
+                                 "cq", 0, val);
+            nvme_accel_aer_enqueue(n, NVME_AER_TYPE_ERROR,
+                                   NVME_AER_INFO_ERR_INVALID_DB_VALUE,
+                                   NVME_LOG_ERROR_INFO);
+        }
+        nvme_accel_intx_reaped(n);
+        /* Room for completions again: resume the admin queue. */
+        if (n->sq[0]) {
+            qemu_bh_schedule(n->sq[0]->bh);
+        }
+        return;
+    }
+    qemu_bh_schedule(cq->bh);
+}
+
+/* --- ioeventfd ---------------------------------------------------------- */
+
+static void nvme_accel_sq_attach_notifier(NvmeAccelCtrl *n, void *arg)
+{
+    NvmeAccelSQ *sq = arg;
+
+    aio_set_event_notifier(n->ctx, &sq->notifier, nvme_accel_sq_notifier,
+                           nvme_accel_sq_poll, nvme_accel_sq_poll_ready);
+}
+
+static void nvme_accel_sq_detach_notifier(NvmeAccelCtrl *n, void *arg)
+{
+    NvmeAccelSQ *sq = arg;
+
+    aio_set_event_notifier(n->ctx, &sq->notifier, NULL, NULL, NULL);
+}
+
+/*
+ * With shadow doorbells the tail is in guest memory, so the MMIO write only
+ * has to wake us: a KVM ioeventfd, no exit to QEMU.
+ */
+static int nvme_accel_sq_ioeventfd_init(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    hwaddr offset = NVME_ACCEL_REG_SIZE + 2 * sq->q.qid * NVME_ACCEL_DB_STRIDE;
+    int ret;
+
+    ret = event_notifier_init(&sq->notifier, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    nvme_accel_run_in_ctx(n, nvme_accel_sq_attach_notifier, sq);
+    memory_region_add_eventfd(&n->iomem, offset, 4, false, 0, &sq->notifier);
+    sq->ioeventfd_enabled = true;
+    return 0;
+}
+
+static void nvme_accel_sq_ioeventfd_cleanup(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    hwaddr offset = NVME_ACCEL_REG_SIZE + 2 * sq->q.qid * NVME_ACCEL_DB_STRIDE;
+
+    if (!sq->ioeventfd_enabled) {
+        return;
+    }
+    memory_region_del_eventfd(&n->iomem, offset, 4, false, 0, &sq->notifier);
+    nvme_accel_run_in_ctx(n, nvme_accel_sq_detach_notifier, sq);
+    event_notifier_cleanup(&sq->notifier);
+    sq->ioeventfd_enabled = false;
+}
+
+static void nvme_accel_sq_set_shadow(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    uint16_t qid = sq->q.qid;
+
+    if (!n->dbbuf_dbs || qid == 0) {
+        return;
+    }
+    nac_sq_set_shadow(&sq->q, n->dbbuf_dbs + 2 * qid * 4,
+                      n->dbbuf_eis + 2 * qid * 4);
+    if (n->params.ioeventfd && !sq->ioeventfd_enabled &&
+        nvme_accel_sq_ioeventfd_init(n, sq) < 0) {
+        /* MMIO doorbells still work; just slower. */
+        trace_nvme_accel_err_ioeventfd(qid);
+    }
+}
+
+static void nvme_accel_cq_set_shadow(NvmeAccelCtrl *n, NvmeAccelCQ *cq)
+{
+    uint16_t qid = cq->q.qid;
+
+    if (!n->dbbuf_dbs || qid == 0) {
+        return;
+    }
+    nac_cq_set_shadow(&cq->q, n->dbbuf_dbs + (2 * qid + 1) * 4,
+                      n->dbbuf_eis + (2 * qid + 1) * 4);
+}
+
+/*
+ * Doorbell Buffer Config. The admin queue keeps using MMIO doorbells: Linux
+ * never updates its shadow entries.
+ */
+void nvme_accel_dbbuf_enable(NvmeAccelCtrl *n, uint64_t dbs, uint64_t eis)
+{
+    unsigned i;
+
+    nvme_accel_io_quiesce(n);
+    n->dbbuf_dbs = dbs;
+    n->dbbuf_eis = eis;
+    for (i = 1; i < n->nr_qpairs; i++) {
+        if (n->cq[i]) {
+            nvme_accel_cq_set_shadow(n, n->cq[i]);
+        }
+        if (n->sq[i]) {
+            nvme_accel_sq_set_shadow(n, n->sq[i]);
+        }
+    }
+    nvme_accel_io_resume(n);
+}
+
+/* --- queue life cycle --------------------------------------------------- */
+
+uint16_t nvme_accel_create_cq(NvmeAccelCtrl *n, uint16_t cqid, uint64_t addr,
+                              uint32_t size, uint16_t vector, bool ien)
+{
+    NvmeAccelCQ *cq = g_new0(NvmeAccelCQ, 1);
+    AioContext *ctx = cqid ? n->ctx : qemu_get_aio_context();
+
+    if (nac_cq_init(&cq->q, cqid, vector, ien, addr, size)) {
+        g_free(cq);
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    cq->ctrl = n;
+    QTAILQ_INIT(&cq->done_reqs);
+    cq->bh = aio_bh_new_guarded(ctx, nvme_accel_cq_bh, cq,
+                                &DEVICE(n)->mem_reentrancy_guard);
+    cq->coalesce_timer = aio_timer_new(ctx, QEMU_CLOCK_VIRTUAL, SCALE_NS,
+                                       nvme_accel_coalesce_timer, cq);
+    if (cqid) {
+        uint32_t intc = n->features.int_coalescing;
+
+        cq->q.aggr_thr = NVME_INTC_THR(intc);
+        cq->q.aggr_time = NVME_INTC_TIME(intc);
+        cq->q.coalesce = !(n->iv_nocoalesce[vector / 32] &
+                           (1u << (vector % 32)));
+        nvme_accel_io_quiesce(n);
+        nvme_accel_cq_set_shadow(n, cq);
+        n->cq[cqid] = cq;
+        nvme_accel_io_resume(n);
+    } else {
+        n->cq[0] = cq;
+    }
+    trace_nvme_accel_create_cq(cqid, addr, size, vector, ien);
+    return NVME_SUCCESS;
+}
+
+uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
+                              uint64_t addr, uint32_t size)
+{
+    NvmeAccelSQ *sq = g_new0(NvmeAccelSQ, 1);
+    AioContext *ctx = sqid ? n->ctx : qemu_get_aio_context();
+    uint32_t sg_per_req = nac_prp_sg_max(n->core.max_xfer ?: 2 * MiB,
+                                         n->core.page_shift);
+    uint32_t i;
+
+    if (nac_sq_init(&sq->q, sqid, cqid, addr, size)) {
+        g_free(sq);
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    /* SGLs can describe more segments than PRPs; allow a page's worth. */
+    sg_per_req = MAX(sg_per_req, 256);
+    sq->ctrl = n;
+    QTAILQ_INIT(&sq->free_reqs);
+    QTAILQ_INIT(&sq->out_reqs);
+    if (sqid) {
+        sq->reqs = g_new0(NvmeAccelRequest, size);
+        sq->sg = g_new(struct nac_sg, (size_t)size * sg_per_req);
+        for (i = 0; i < size; i++) {
+            NvmeAccelRequest *req = &sq->reqs[i];
+
+            req->sq = sq;
+            req->r.sg = &sq->sg[(size_t)i * sg_per_req];
+            req->r.sg_max = sg_per_req;
+            QTAILQ_INSERT_TAIL(&sq->free_reqs, req, entry);
+        }
+    }
+    sq->bh = aio_bh_new_guarded(ctx, nvme_accel_sq_bh, sq,
+                                &DEVICE(n)->mem_reentrancy_guard);
+    if (sqid) {
+        nvme_accel_io_quiesce(n);
+        nvme_accel_sq_set_shadow(n, sq);
+        n->cq[cqid]->nr_sqs++;
+        n->sq[sqid] = sq;
+        nvme_accel_io_resume(n);
+    } else {
+        n->sq[0] = sq;
+    }
+    trace_nvme_accel_create_sq(sqid, cqid, addr, size);
+    return NVME_SUCCESS;
+}
+
+/* In the I/O context, with nothing in flight (after nvme_accel_io_quiesce). */
+static void nvme_accel_free_sq(NvmeAccelCtrl *n, void *arg)
+{
+    NvmeAccelSQ *sq = arg;
+    NvmeAccelCQ *cq = n->cq[sq->q.cqid];
+    NvmeAccelRequest *req, *next;
+
+    /* Completions still waiting for CQ space belong to a queue now gone. */
+    if (cq) {
+        QTAILQ_FOREACH_SAFE(req, &cq->done_reqs, entry, next) {
+            if (req->sq == sq) {
+                QTAILQ_REMOVE(&cq->done_reqs, req, entry);
+                nvme_accel_req_release(req);
+            }
+        }
+        cq->nr_sqs--;
+    }
+    assert(QTAILQ_EMPTY(&sq->out_reqs));
+    sq->starved = false;
+    qemu_bh_delete(sq->bh);
+    n->sq[sq->q.qid] = NULL;
+}
+
+void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
+{
+    NvmeAccelSQ *sq = n->sq[sqid];
+    uint32_t i;
+
+    trace_nvme_accel_delete_sq(sqid);
+    if (sqid == 0) {
+        qemu_bh_delete(sq->bh);
+        n->sq[0] = NULL;
+        g_free(sq);
+        return;
+    }
+    nvme_accel_io_quiesce(n);
+    nvme_accel_sq_ioeventfd_cleanup(n, sq);
+    nvme_accel_run_in_ctx(n, nvme_accel_free_sq, sq);
+    nvme_accel_io_resume(n);
+    for (i = 0; i < sq->q.size; i++) {
+        if (sq->reqs[i].qsg.sg) {
+            qemu_sglist_destroy(&sq->reqs[i].qsg);
+        }
+        qemu_vfree(sq->reqs[i].bounce);
+        g_free(sq->reqs[i].r.ranges);
+    }
+    g_free(sq->reqs);
+    g_free(sq->sg);
+    g_free(sq);
+}
+
+static void nvme_accel_free_cq(NvmeAccelCtrl *n, void *arg)
+{
+    NvmeAccelCQ *cq = arg;
+
+    timer_free(cq->coalesce_timer);
+    qemu_bh_delete(cq->bh);
+    n->cq[cq->q.qid] = NULL;
+}
+
+void nvme_accel_delete_cq(NvmeAccelCtrl *n, uint16_t cqid)
+{
+    NvmeAccelCQ *cq = n->cq[cqid];
+
+    trace_nvme_accel_delete_cq(cqid);
+    if (cqid == 0) {
+        nvme_accel_free_cq(n, cq);
+        g_free(cq);
+        return;
+    }
+    nvme_accel_io_quiesce(n);
+    nvme_accel_run_in_ctx(n, nvme_accel_free_cq, cq);
+    nvme_accel_io_resume(n);
+    g_free(cq);
+}
+
+/* Controller reset: every queue goes, I/O queues first. */
+void nvme_accel_queues_reset(NvmeAccelCtrl *n)
+{
+    unsigned i;
+
+    for (i = n->nr_qpairs; i-- > 1;) {
+        if (n->sq[i]) {
+            nvme_accel_delete_sq(n, i);
+        }
+    }
+    for (i = n->nr_qpairs; i-- > 1;) {
+        if (n->cq[i]) {
+            nvme_accel_delete_cq(n, i);
+        }
+    }
+    if (n->sq[0]) {
+        nvme_accel_delete_sq(n, 0);
+    }
+    if (n->cq[0]) {
+        nvme_accel_delete_cq(n, 0);
+    }
+    n->dbbuf_dbs = 0;
+    n->dbbuf_eis = 0;
+}
+
+static void nvme_accel_set_coalescing(NvmeAccelCtrl *n, void *arg)
+{
+    uint32_t intc = n->features.int_coalescing;
+    unsigned i;
+
+    for (i = 1; i < n->nr_qpairs; i++) {
+        NvmeAccelCQ *cq = n->cq[i];
+
+        if (cq) {
+            cq->q.aggr_thr = NVME_INTC_THR(intc);
+            cq->q.aggr_time = NVME_INTC_TIME(intc);
+            cq->q.coalesce = !(n->iv_nocoalesce[cq->q.vector / 32] &
+                               (1u << (cq->q.vector % 32)));
+        }
+    }
+}
+
+/* Interrupt Coalescing / Interrupt Vector Configuration changed. */
+void nvme_accel_update_coalescing(NvmeAccelCtrl *n)
+{
+    nvme_accel_run_in_ctx(n, nvme_accel_set_coalescing, NULL);
+}
+
+static void nvme_accel_intx_bh(void *opaque)
+{
+    nvme_accel_intx_reaped(opaque);
+}
+
+void nvme_accel_queue_init(NvmeAccelCtrl *n)
+{
+    n->db_error_bh = qemu_bh_new_guarded(nvme_accel_db_error_bh, n,
+                                         &DEVICE(n)->mem_reentrancy_guard);
+    n->intx_bh = qemu_bh_new_guarded(nvme_accel_intx_bh, n,
+                                     &DEVICE(n)->mem_reentrancy_guard);
+}
+
+void nvme_accel_queue_cleanup(NvmeAccelCtrl *n)
+{
+    qemu_bh_delete(n->db_error_bh);
+    qemu_bh_delete(n->intx_bh);
+}
