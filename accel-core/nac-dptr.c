@@ -287,36 +287,34 @@ uint16_t nac_map_dptr(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 	}
 }
 
-int nac_sg_read(const struct nac_mem *mem, const struct nac_sg *sg,
-		uint32_t nsg, void *buf, uint64_t len)
+/* Walk @len bytes of a scatter list, copying with @read or @write. */
+static int nac_sg_copy(const struct nac_mem *mem, const struct nac_sg *sg,
+		       uint32_t nsg, uint8_t *buf, uint64_t len, bool to_guest)
 {
-	uint8_t *p = buf;
 	uint32_t i;
 
 	for (i = 0; i < nsg && len; i++) {
 		uint32_t n = sg[i].len < len ? sg[i].len : (uint32_t)len;
+		int ret = to_guest ?
+			  mem->ops->write(mem->opaque, sg[i].addr, buf, n) :
+			  mem->ops->read(mem->opaque, sg[i].addr, buf, n);
 
-		if (mem->ops->read(mem->opaque, sg[i].addr, p, n))
+		if (ret)
 			return -EFAULT;
-		p += n;
+		buf += n;
 		len -= n;
 	}
 	return len ? -EINVAL : 0;
 }
 
+int nac_sg_read(const struct nac_mem *mem, const struct nac_sg *sg,
+		uint32_t nsg, void *buf, uint64_t len)
+{
+	return nac_sg_copy(mem, sg, nsg, buf, len, false);
+}
+
 int nac_sg_write(const struct nac_mem *mem, const struct nac_sg *sg,
 		 uint32_t nsg, const void *buf, uint64_t len)
 {
-	const uint8_t *p = buf;
-	uint32_t i;
-
-	for (i = 0; i < nsg && len; i++) {
-		uint32_t n = sg[i].len < len ? sg[i].len : (uint32_t)len;
-
-		if (mem->ops->write(mem->opaque, sg[i].addr, p, n))
-			return -EFAULT;
-		p += n;
-		len -= n;
-	}
-	return len ? -EINVAL : 0;
+	return nac_sg_copy(mem, sg, nsg, (uint8_t *)buf, len, true);
 }

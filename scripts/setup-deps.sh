@@ -19,6 +19,9 @@ pkgs=(
     kmod bc
     # VM runner: initramfs, guest kernel unpacking
     busybox-static cpio xz-utils zstd
+    # guest tests and benchmarks (binaries copied into the guest with
+    # vm-run.sh --bin): nvme-cli, fio, sfdisk, mkfs.ext4, blkdiscard
+    nvme-cli fio fdisk e2fsprogs util-linux
 )
 
 missing=()

@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh core qemu  only some stages (deps core fuzz kernel qemu
-#                              module bench)
+#                              qemu-asan guest module bench)
 #
 # Each stage's output goes to build/test-logs/<stage>.log; TAP lines
 # ("ok N", "not ok N") are counted. Ends with "N passed, N failed, N skipped".
@@ -16,7 +16,7 @@ passed=0 failed=0 skipped=0
 failures=()
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu module bench)
+[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan guest module bench)
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 # Run a command whose output has TAP lines; count them. A non-zero exit
@@ -110,6 +110,31 @@ if want qemu; then
         failed=$((failed + 1)); failures+=(qemu-build)
         echo "=== qemu-build FAILED:"; tail -n 40 "$qlog"
     fi
+fi
+
+if want qemu-asan; then
+    # The device qtests again, in a QEMU built with ASan and UBSan: no
+    # invalid access, no undefined behaviour, no leak across reset, unplug
+    # and exit.
+    qlog=$logs/qemu-asan-build.log
+    if QEMU_VARIANT=asan QEMU_EXTRA_TARGETS=tests/qtest/nvme-accel-test \
+        bash "$repo/scripts/build-qemu.sh" > "$qlog" 2>&1; then
+        passed=$((passed + 1))
+        qbuild=$(tail -n 1 "$qlog")
+        tap qtest-nvme-accel-asan env \
+            QTEST_QEMU_BINARY="$qbuild/qemu-system-x86_64" \
+            ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            "$qbuild/tests/qtest/nvme-accel-test" --tap
+    else
+        failed=$((failed + 1)); failures+=(qemu-asan-build)
+        echo "=== qemu-asan-build FAILED:"; tail -n 40 "$qlog"
+    fi
+fi
+
+if want guest; then
+    # Linux's own nvme driver, nvme-cli and fio on an nvme-accel disk, TCG.
+    tap linux-guest bash "$repo/tests/guest/run.sh"
 fi
 
 if want module; then

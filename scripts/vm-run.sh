@@ -15,12 +15,26 @@
 #                        mdev, null_blk and loop are always there)
 #   --file host:guest    copy a host file or directory to a guest path
 #                        (repeatable)
+#   --bin /path/to/prog  copy a host program to the same path in the guest,
+#                        with every shared library ldd lists and the dynamic
+#                        loader, so e.g. nvme-cli, fio or mkfs.ext4 run in
+#                        the busybox guest (repeatable; /usr/bin and
+#                        /usr/sbin are on the guest's PATH, but busybox sh
+#                        runs its own applets first: call a program that
+#                        busybox also has, e.g. blkdiscard, by its full path)
+#   --qemu-arg ARG       append one argument to the QEMU command line, e.g.
+#                        to attach disks and devices (repeatable; one ARG per
+#                        option: --qemu-arg -device --qemu-arg nvme-accel,...)
 #   --mem SIZE           guest RAM (default 2G)
 #   --smp N              guest CPUs (default 2)
 #   -v, --verbose        stream the guest console to stderr while it runs
 #
 # Environment: QEMU=path overrides the QEMU binary (default: our build, from
-# scripts/build-qemu.sh); NVME_ACCEL_CACHE moves the cache.
+# scripts/build-qemu.sh); NVME_ACCEL_CACHE moves the cache. The guest runs
+# under TCG (-accel tcg -cpu max); VM_ACCEL=kvm runs it with -accel kvm
+# -cpu host instead, for real KVM hosts only (scripts/bench-guest.sh --accel
+# kvm): the /dev/kvm of the machines this project is developed on cannot run
+# stock kernels, and there is no fallback.
 #
 # In the guest, the script runs as PID 1's child under busybox sh with
 # /proc, /sys, /dev and /tmp mounted, in /, with $VM_EXTRA_MODULES listing
@@ -40,7 +54,7 @@ log() { echo "vm-run: $*" >&2; }
 die() { log "$*"; exit 2; }
 
 timeout_s=300 mem=2G smp=2 verbose=false
-modules=() files=()
+modules=() files=() bins=() extra_qemu_args=()
 kmods=(vfio vfio_iommu_type1 mdev null_blk loop)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -51,7 +65,10 @@ while [ $# -gt 0 ]; do
         --mem)     mem=${2:?--mem needs a size}; shift 2 ;;
         --smp)     smp=${2:?--smp needs a count}; shift 2 ;;
         -v|--verbose) verbose=true; shift ;;
-        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --bin)     bins+=("${2:?--bin needs a path}"); shift 2 ;;
+        --qemu-arg) extra_qemu_args+=("${2?--qemu-arg needs an argument}"); shift 2 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" |
+                       sed 's/^# \{0,1\}//'; exit 0 ;;
         --) shift; break ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
@@ -68,7 +85,19 @@ for f in ${files[@]+"${files[@]}"}; do
         *) die "--file wants host:/absolute/guest/path, got $f" ;;
     esac
 done
+for b in ${bins[@]+"${bins[@]}"}; do
+    case "$b" in
+        /*) { [ -f "$b" ] && [ -x "$b" ]; } || die "--bin $b is not an executable file" ;;
+        *) die "--bin wants an absolute host path, got $b" ;;
+    esac
+done
 [[ $timeout_s =~ ^[0-9]+$ ]] || die "--timeout wants whole seconds"
+case "${VM_ACCEL:-tcg}" in
+    tcg) accel_args=(-accel tcg -cpu max) ;;
+    kvm) [ -w /dev/kvm ] || die "VM_ACCEL=kvm but /dev/kvm is not usable"
+         accel_args=(-accel kvm -cpu host) ;;
+    *) die "VM_ACCEL must be tcg or kvm, got $VM_ACCEL" ;;
+esac
 
 # --- guest kernel and QEMU -------------------------------------------------
 
@@ -184,6 +213,31 @@ for f in ${files[@]+"${files[@]}"}; do
     cp -a "$src" "$stage$dst"
 done
 
+# Programs with their libraries, each at its host path. The stage shares
+# inodes with the cached base (cp -al above), so never write through an
+# existing file or symlink there: remove it first, then copy.
+put() {     # put HOST-PATH: copy the file (symlinks resolved) to the same path
+    local dst=$stage$1
+    mkdir -p "$(dirname "$dst")"
+    rm -f "$dst"
+    cp -L "$1" "$dst"
+}
+declare -A copied=()
+for b in ${bins[@]+"${bins[@]}"}; do
+    put "$b"
+    # ldd prints "libx.so => /path (0x...)" and "/lib64/ld-linux... (0x...)";
+    # it fails on static programs and scripts, which need nothing more.
+    libs=$(ldd "$b" 2>/dev/null) || continue
+    if grep -q 'not found' <<< "$libs"; then
+        die "--bin $b: ldd cannot resolve $(grep 'not found' <<< "$libs" | head -n1)"
+    fi
+    while read -r lib; do
+        if [ -z "$lib" ] || [ -n "${copied[$lib]+x}" ]; then continue; fi
+        put "$lib"
+        copied[$lib]=1
+    done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<< "$libs")
+done
+
 mkdir -p "$stage/test"
 cp "$script" "$stage/test/script"
 # Arguments survive as one shell-quoted line that the guest's sh evaluates.
@@ -203,7 +257,7 @@ mount -t tmpfs tmpfs /run
 # The initramfs has no /dev/console node, so the kernel could not give us
 # stdio; take the console from devtmpfs.
 exec </dev/console >/dev/console 2>&1
-export PATH=/bin:/sbin HOME=/root
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
 VM_EXTRA_MODULES=$(cat /test/extra-modules)
 export VM_EXTRA_MODULES
 # A fresh line first: firmware escape codes may precede our first output.
@@ -232,9 +286,10 @@ append="console=ttyS0 panic=-1 quiet cryptomgr.notests ipv6.disable=1 init_on_al
 # -nodefaults: q35's default empty CD-ROM on AHCI makes SeaBIOS probe for
 # ~30 s under TCG before it boots the kernel (measured: 34 s vs 2 s to the
 # kernel); without defaults the serial console must be asked for.
-qemu_args=(-accel tcg -machine q35 -cpu max -m "$mem" -smp "$smp"
+qemu_args=("${accel_args[@]}" -machine q35 -m "$mem" -smp "$smp"
            -nodefaults -nographic -serial mon:stdio -no-reboot
-           -kernel "$vmlinuz" -initrd "$run/initrd.cpio" -append "$append")
+           -kernel "$vmlinuz" -initrd "$run/initrd.cpio" -append "$append"
+           ${extra_qemu_args[@]+"${extra_qemu_args[@]}"})
 log "booting $rel with $(basename "$script") (console log: $consolelog)"
 start=$SECONDS
 set +e

@@ -37,52 +37,46 @@ static uint32_t cdw(uint32_t le)
     return le32_to_cpu(le);
 }
 
-/* Copy @len bytes of controller data to the command's data pointer. */
-static uint16_t nvme_accel_admin_to_host(NvmeAccelCtrl *n,
-                                         const struct nac_sqe *sqe,
-                                         const void *buf, uint32_t len)
+/*
+ * Move @len bytes between a controller buffer and the command's data
+ * pointer (@to_host: controller to host).
+ */
+static uint16_t nvme_accel_admin_xfer(NvmeAccelCtrl *n,
+                                      const struct nac_sqe *sqe,
+                                      void *buf, uint32_t len, bool to_host)
 {
     struct nac_sg sg[3];
     uint32_t nsg;
     uint16_t status;
+    int ret;
 
     /* The PCIe transport uses PRPs for admin commands (NVMe 2.0 4.1). */
     if (sqe->flags >> NAC_SQE_PSDT_SHIFT) {
         return NVME_INVALID_FIELD | NVME_DNR;
     }
     status = nac_map_prp(&n->core, &n->mem, le64_to_cpu(sqe->dptr1),
-                         le64_to_cpu(sqe->dptr2), len, true, sg,
+                         le64_to_cpu(sqe->dptr2), len, to_host, sg,
                          ARRAY_SIZE(sg), &nsg);
     if (status) {
         return status;
     }
-    if (nac_sg_write(&n->mem, sg, nsg, buf, len)) {
-        return NVME_DATA_TRAS_ERROR | NVME_DNR;
-    }
-    return NVME_SUCCESS;
+    ret = to_host ? nac_sg_write(&n->mem, sg, nsg, buf, len) :
+                    nac_sg_read(&n->mem, sg, nsg, buf, len);
+    return ret ? NVME_DATA_TRAS_ERROR | NVME_DNR : NVME_SUCCESS;
+}
+
+static uint16_t nvme_accel_admin_to_host(NvmeAccelCtrl *n,
+                                         const struct nac_sqe *sqe,
+                                         const void *buf, uint32_t len)
+{
+    return nvme_accel_admin_xfer(n, sqe, (void *)buf, len, true);
 }
 
 static uint16_t nvme_accel_admin_from_host(NvmeAccelCtrl *n,
                                            const struct nac_sqe *sqe,
                                            void *buf, uint32_t len)
 {
-    struct nac_sg sg[3];
-    uint32_t nsg;
-    uint16_t status;
-
-    if (sqe->flags >> NAC_SQE_PSDT_SHIFT) {
-        return NVME_INVALID_FIELD | NVME_DNR;
-    }
-    status = nac_map_prp(&n->core, &n->mem, le64_to_cpu(sqe->dptr1),
-                         le64_to_cpu(sqe->dptr2), len, false, sg,
-                         ARRAY_SIZE(sg), &nsg);
-    if (status) {
-        return status;
-    }
-    if (nac_sg_read(&n->mem, sg, nsg, buf, len)) {
-        return NVME_DATA_TRAS_ERROR | NVME_DNR;
-    }
-    return NVME_SUCCESS;
+    return nvme_accel_admin_xfer(n, sqe, buf, len, false);
 }
 
 /* --- asynchronous events and the error log ----------------------------- */

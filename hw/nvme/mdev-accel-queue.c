@@ -112,6 +112,15 @@ static void nvme_accel_db_error_bh(void *opaque)
     }
 }
 
+/* A doorbell value out of range: log it, raise the asynchronous event. */
+static void nvme_accel_db_value_error(NvmeAccelCtrl *n, const char *kind,
+                                      unsigned qid, uint32_t val)
+{
+    NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u", kind, qid,
+                         val);
+    nvme_accel_report_db_error(n, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+}
+
 /* --- completions -------------------------------------------------------- */
 
 static void nvme_accel_coalesce_timer(void *opaque)
@@ -196,9 +205,7 @@ static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
 
     if (cq->q.shadow_db) {
         if (nac_cq_read_shadow(&cq->q, &n->mem) == -EINVAL) {
-            NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u",
-                                 "cq shadow", cq->q.qid, cq->q.head);
-            nvme_accel_report_db_error(n, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+            nvme_accel_db_value_error(n, "cq shadow", cq->q.qid, cq->q.head);
         }
     }
     while ((req = QTAILQ_FIRST(&cq->done_reqs))) {
@@ -207,7 +214,7 @@ static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
             if (cq->q.eventidx) {
                 uint32_t ei = cpu_to_le32(cq->q.head);
 
-                pci_dma_write(PCI_DEVICE(n), cq->q.eventidx, &ei, sizeof(ei));
+                n->mem.ops->write(n, cq->q.eventidx, &ei, sizeof(ei));
             }
             break;
         }
@@ -454,11 +461,8 @@ static void nvme_accel_io_sq_run(NvmeAccelSQ *sq)
         ret = nac_sq_arm(&sq->q, &n->mem);
         if (ret <= 0) {
             if (ret == -EINVAL) {
-                NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value,
-                                     "%s %u value %u", "sq shadow",
-                                     sq->q.qid, sq->q.tail);
-                nvme_accel_report_db_error(n,
-                                           NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+                nvme_accel_db_value_error(n, "sq shadow", sq->q.qid,
+                                          sq->q.tail);
             }
             return;
         }
@@ -486,9 +490,7 @@ static void nvme_accel_sq_bh(void *opaque)
         ret = nac_sq_doorbell(&sq->q, val);
     }
     if (ret) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u", "sq",
-                             sq->q.qid, sq->q.tail);
-        nvme_accel_report_db_error(n, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+        nvme_accel_db_value_error(n, "sq", sq->q.qid, sq->q.tail);
     }
     nvme_accel_io_sq_run(sq);
 }
@@ -512,8 +514,8 @@ static bool nvme_accel_sq_poll(void *opaque)
     if (sq->ctrl->io_stopped || !sq->q.shadow_db) {
         return false;
     }
-    if (pci_dma_read(PCI_DEVICE(sq->ctrl), sq->q.shadow_db, &tail,
-                     sizeof(tail))) {
+    if (sq->ctrl->mem.ops->read(sq->ctrl, sq->q.shadow_db, &tail,
+                                sizeof(tail))) {
         return false;
     }
     return le32_to_cpu(tail) != sq->q.head;
@@ -531,9 +533,8 @@ static void nvme_accel_cq_bh(void *opaque)
 
     if (!cq->q.shadow_db &&
         nac_cq_doorbell(&cq->q, qatomic_read(&cq->db_val))) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u", "cq",
-                             cq->q.qid, qatomic_read(&cq->db_val));
-        nvme_accel_report_db_error(n, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+        nvme_accel_db_value_error(n, "cq", cq->q.qid,
+                                  qatomic_read(&cq->db_val));
     }
     nvme_accel_cq_flush(cq);
     /* Pin-based interrupts may drop now that the host reaped entries. */
@@ -551,11 +552,7 @@ void nvme_accel_sq_doorbell(NvmeAccelCtrl *n, NvmeAccelSQ *sq, uint32_t val)
 {
     trace_nvme_accel_sq_doorbell(sq->q.qid, val);
     if (val >= sq->q.size) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u", "sq",
-                             sq->q.qid, val);
-        nvme_accel_aer_enqueue(n, NVME_AER_TYPE_ERROR,
-                               NVME_AER_INFO_ERR_INVALID_DB_VALUE,
-                               NVME_LOG_ERROR_INFO);
+        nvme_accel_db_value_error(n, "sq", sq->q.qid, val);
         return;
     }
     qatomic_set(&sq->db_val, val);
@@ -566,22 +563,14 @@ void nvme_accel_cq_doorbell(NvmeAccelCtrl *n, NvmeAccelCQ *cq, uint32_t val)
 {
     trace_nvme_accel_cq_doorbell(cq->q.qid, val);
     if (val >= cq->q.size) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u", "cq",
-                             cq->q.qid, val);
-        nvme_accel_aer_enqueue(n, NVME_AER_TYPE_ERROR,
-                               NVME_AER_INFO_ERR_INVALID_DB_VALUE,
-                               NVME_LOG_ERROR_INFO);
+        nvme_accel_db_value_error(n, "cq", cq->q.qid, val);
         return;
     }
     qatomic_set(&cq->db_val, val);
     if (cq->q.qid == 0) {
         /* Admin CQ: main loop state, apply now. */
         if (nac_cq_doorbell(&cq->q, val)) {
-            NVME_ACCEL_GUEST_ERR(nvme_accel_err_db_value, "%s %u value %u",
-                                 "cq", 0, val);
-            nvme_accel_aer_enqueue(n, NVME_AER_TYPE_ERROR,
-                                   NVME_AER_INFO_ERR_INVALID_DB_VALUE,
-                                   NVME_LOG_ERROR_INFO);
+            nvme_accel_db_value_error(n, "cq", 0, val);
         }
         nvme_accel_intx_reaped(n);
         /* Room for completions again: resume the admin queue. */
@@ -732,6 +721,11 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
 {
     NvmeAccelSQ *sq = g_new0(NvmeAccelSQ, 1);
     AioContext *ctx = sqid ? n->ctx : qemu_get_aio_context();
+    /*
+     * Scatter list room per request: a PRP walk of MDTS bytes. An SGL with
+     * more discontiguous blocks than that fails with Invalid Number of SGL
+     * Descriptors (Linux sends at most 128 segments per command).
+     */
     uint32_t sg_per_req = nac_prp_sg_max(n->core.max_xfer ?: 2 * MiB,
                                          n->core.page_shift);
     uint32_t i;
@@ -740,8 +734,6 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
         g_free(sq);
         return NVME_INVALID_FIELD | NVME_DNR;
     }
-    /* SGLs can describe more segments than PRPs; allow a page's worth. */
-    sg_per_req = MAX(sg_per_req, 256);
     sq->ctrl = n;
     QTAILQ_INIT(&sq->free_reqs);
     QTAILQ_INIT(&sq->out_reqs);

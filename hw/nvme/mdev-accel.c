@@ -614,6 +614,17 @@ static void nvme_accel_cleanup_vectors(NvmeAccelCtrl *n)
     n->vectors = NULL;
 }
 
+/* Undo what realize set up of the PCI function; safe on partial set-up. */
+static void nvme_accel_free_pci(NvmeAccelCtrl *n)
+{
+    nvme_accel_cleanup_vectors(n);
+    msix_uninit(PCI_DEVICE(n), &n->bar0, &n->bar0);
+    g_free(n->sq);
+    g_free(n->cq);
+    n->sq = NULL;
+    n->cq = NULL;
+}
+
 static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
 {
     NvmeAccelCtrl *n = NVME_ACCEL(pci_dev);
@@ -661,11 +672,8 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
     for (unsigned i = 0; i < nr_vectors; i++) {
         msix_vector_use(pci_dev, i);
     }
-    if (!nvme_accel_init_vectors(n, errp)) {
-        goto err_msix;
-    }
-    if (!nvme_accel_irqfd_init(n, errp)) {
-        goto err_vectors;
+    if (!nvme_accel_init_vectors(n, errp) || !nvme_accel_irqfd_init(n, errp)) {
+        goto err;
     }
 
     nvme_accel_init_cap(n);
@@ -677,15 +685,8 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
                              n->params.lba_size);
     return;
 
-err_vectors:
-    nvme_accel_cleanup_vectors(n);
-err_msix:
-    msix_uninit(pci_dev, &n->bar0, &n->bar0);
 err:
-    g_free(n->sq);
-    g_free(n->cq);
-    n->sq = NULL;
-    n->cq = NULL;
+    nvme_accel_free_pci(n);
 }
 
 static void nvme_accel_exit(PCIDevice *pci_dev)
@@ -695,12 +696,11 @@ static void nvme_accel_exit(PCIDevice *pci_dev)
     nvme_accel_ctrl_reset(n);
     nvme_accel_admin_cleanup(n);
     nvme_accel_irqfd_cleanup(n);
-    nvme_accel_cleanup_vectors(n);
-    msix_uninit(pci_dev, &n->bar0, &n->bar0);
-    g_free(n->sq);
-    g_free(n->cq);
-    n->sq = NULL;
-    n->cq = NULL;
+    if (n->ctx != qemu_get_aio_context()) {
+        /* Hand the drive back to the main loop; the iothread may go. */
+        blk_set_aio_context(n->blkconf.blk, qemu_get_aio_context(), NULL);
+    }
+    nvme_accel_free_pci(n);
 }
 
 static void nvme_accel_reset(DeviceState *dev)
