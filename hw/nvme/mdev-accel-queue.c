@@ -682,6 +682,22 @@ void nvme_accel_dbbuf_enable(NvmeAccelCtrl *n, uint64_t dbs, uint64_t eis)
 
 /* --- queue life cycle --------------------------------------------------- */
 
+/*
+ * The device's MMIO re-entrancy guard is a plain flag: set while an I/O
+ * thread runs one of our BHs, it would make the main loop drop concurrent
+ * doorbell writes. So BHs of an I/O thread go unguarded; re-entrancy is
+ * still impossible because the device only transfers to and from RAM.
+ */
+static QEMUBH *nvme_accel_bh_new(NvmeAccelCtrl *n, AioContext *ctx,
+                                 QEMUBHFunc *cb, void *opaque)
+{
+    if (ctx == qemu_get_aio_context()) {
+        return aio_bh_new_guarded(ctx, cb, opaque,
+                                  &DEVICE(n)->mem_reentrancy_guard);
+    }
+    return aio_bh_new(ctx, cb, opaque);
+}
+
 uint16_t nvme_accel_create_cq(NvmeAccelCtrl *n, uint16_t cqid, uint64_t addr,
                               uint32_t size, uint16_t vector, bool ien)
 {
@@ -694,8 +710,7 @@ uint16_t nvme_accel_create_cq(NvmeAccelCtrl *n, uint16_t cqid, uint64_t addr,
     }
     cq->ctrl = n;
     QTAILQ_INIT(&cq->done_reqs);
-    cq->bh = aio_bh_new_guarded(ctx, nvme_accel_cq_bh, cq,
-                                &DEVICE(n)->mem_reentrancy_guard);
+    cq->bh = nvme_accel_bh_new(n, ctx, nvme_accel_cq_bh, cq);
     cq->coalesce_timer = aio_timer_new(ctx, QEMU_CLOCK_VIRTUAL, SCALE_NS,
                                        nvme_accel_coalesce_timer, cq);
     if (cqid) {
@@ -749,8 +764,7 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
             QTAILQ_INSERT_TAIL(&sq->free_reqs, req, entry);
         }
     }
-    sq->bh = aio_bh_new_guarded(ctx, nvme_accel_sq_bh, sq,
-                                &DEVICE(n)->mem_reentrancy_guard);
+    sq->bh = nvme_accel_bh_new(n, ctx, nvme_accel_sq_bh, sq);
     if (sqid) {
         nvme_accel_io_quiesce(n);
         nvme_accel_sq_set_shadow(n, sq);
