@@ -619,6 +619,10 @@ static void nvme_accel_free_pci(NvmeAccelCtrl *n)
 {
     nvme_accel_cleanup_vectors(n);
     msix_uninit(PCI_DEVICE(n), &n->bar0, &n->bar0);
+    /* A subregion holds a reference to its owner: us. */
+    if (n->iomem.container) {
+        memory_region_del_subregion(&n->bar0, &n->iomem);
+    }
     g_free(n->sq);
     g_free(n->cq);
     n->sq = NULL;
