@@ -92,7 +92,7 @@ static bool nvme_accel_admin_post(NvmeAccelCtrl *n, uint16_t cid,
         .cid = cid,
         .status = status,
     };
-    int ret = nac_cq_post(&cq->q, &n->mem, &cqe);
+    int ret = nac_cq_post(&cq->q, &cq->ring.mem, &cqe);
 
     if (ret == -EBUSY) {
         return false;
@@ -951,7 +951,7 @@ void nvme_accel_admin_process(NvmeAccelSQ *sq)
     }
     while (!nac_sq_empty(&sq->q) && !nac_cq_full(&cq->q) &&
            !(n->csts & NVME_CSTS_FAILED)) {
-        if (nac_sq_fetch(&sq->q, &n->mem, &sqe)) {
+        if (nac_sq_fetch(&sq->q, &sq->ring.mem, &sqe)) {
             nvme_accel_fatal(n, "admin submission queue is not guest memory");
             return;
         }

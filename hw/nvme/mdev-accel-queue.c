@@ -182,7 +182,7 @@ static bool nvme_accel_post_one(NvmeAccelCQ *cq, NvmeAccelRequest *req)
     };
     int ret;
 
-    ret = nac_cq_post(&cq->q, &cq->ctrl->mem, &cqe);
+    ret = nac_cq_post(&cq->q, &cq->ring.mem, &cqe);
     if (ret == -EBUSY) {
         return false;
     }
@@ -240,7 +240,11 @@ void nvme_accel_complete(NvmeAccelRequest *req)
     }
     QTAILQ_REMOVE(&sq->out_reqs, req, entry);
     QTAILQ_INSERT_TAIL(&cq->done_reqs, req, entry);
-    nvme_accel_cq_flush(cq);
+    /*
+     * Post from the CQ's bottom half: completions that arrive together
+     * are written together, with one interrupt decision for the batch.
+     */
+    qemu_bh_schedule(cq->bh);
 }
 
 /* --- block layer backend ------------------------------------------------ */
@@ -431,7 +435,7 @@ static void nvme_accel_io_sq_run(NvmeAccelSQ *sq)
                 sq->starved = true;
                 return;
             }
-            ret = nac_sq_fetch(&sq->q, &n->mem, &sqe);
+            ret = nac_sq_fetch(&sq->q, &sq->ring.mem, &sqe);
             if (ret) {
                 NVME_ACCEL_GUEST_ERR(nvme_accel_err_sq_fetch,
                                      "sqid %u head %u", sq->q.qid, sq->q.head);
@@ -709,6 +713,8 @@ uint16_t nvme_accel_create_cq(NvmeAccelCtrl *n, uint16_t cqid, uint64_t addr,
         return NVME_INVALID_FIELD | NVME_DNR;
     }
     cq->ctrl = n;
+    nvme_accel_ring_init(n, &cq->ring, addr, (uint64_t)size * NAC_CQE_SIZE,
+                         true);
     QTAILQ_INIT(&cq->done_reqs);
     cq->bh = nvme_accel_bh_new(n, ctx, nvme_accel_cq_bh, cq);
     cq->coalesce_timer = aio_timer_new(ctx, QEMU_CLOCK_VIRTUAL, SCALE_NS,
@@ -750,6 +756,8 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
         return NVME_INVALID_FIELD | NVME_DNR;
     }
     sq->ctrl = n;
+    nvme_accel_ring_init(n, &sq->ring, addr, (uint64_t)size * NAC_SQE_SIZE,
+                         false);
     QTAILQ_INIT(&sq->free_reqs);
     QTAILQ_INIT(&sq->out_reqs);
     if (sqid) {
@@ -810,6 +818,7 @@ void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
     if (sqid == 0) {
         qemu_bh_delete(sq->bh);
         n->sq[0] = NULL;
+        nvme_accel_ring_destroy(&sq->ring);
         g_free(sq);
         return;
     }
@@ -826,6 +835,7 @@ void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
     }
     g_free(sq->reqs);
     g_free(sq->sg);
+    nvme_accel_ring_destroy(&sq->ring);
     g_free(sq);
 }
 
@@ -845,12 +855,12 @@ void nvme_accel_delete_cq(NvmeAccelCtrl *n, uint16_t cqid)
     trace_nvme_accel_delete_cq(cqid);
     if (cqid == 0) {
         nvme_accel_free_cq(n, cq);
-        g_free(cq);
-        return;
+    } else {
+        nvme_accel_io_quiesce(n);
+        nvme_accel_run_in_ctx(n, nvme_accel_free_cq, cq);
+        nvme_accel_io_resume(n);
     }
-    nvme_accel_io_quiesce(n);
-    nvme_accel_run_in_ctx(n, nvme_accel_free_cq, cq);
-    nvme_accel_io_resume(n);
+    nvme_accel_ring_destroy(&cq->ring);
     g_free(cq);
 }
 

@@ -403,74 +403,6 @@ static const MemoryRegionOps nvme_accel_mmio_ops = {
     },
 };
 
-/* --- guest memory for the datapath core -------------------------------- */
-
-/*
- * The device only ever touches guest RAM: queues, PRP lists, SGL segments
- * and data in MMIO (the IOAPIC, another device's BAR, our own doorbells) are
- * refused, as the kernel datapath, which sees only the RAM QEMU maps through
- * VFIO, refuses them.
- */
-static bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
-                              bool is_write)
-{
-    AddressSpace *as = pci_get_address_space(PCI_DEVICE(n));
-
-    if (gpa + len < gpa) {
-        return false;
-    }
-    RCU_READ_LOCK_GUARD();
-    while (len) {
-        hwaddr xlat, plen = len;
-        MemoryRegion *mr = address_space_translate(as, gpa, &xlat, &plen,
-                                                   is_write,
-                                                   MEMTXATTRS_UNSPECIFIED);
-
-        if (!memory_region_is_ram(mr) || (is_write && mr->readonly) ||
-            memory_region_is_ram_device(mr) || !plen) {
-            return false;
-        }
-        gpa += plen;
-        len -= plen;
-    }
-    return true;
-}
-
-static int nvme_accel_mem_read(void *opaque, uint64_t gpa, void *buf,
-                               uint32_t len)
-{
-    NvmeAccelCtrl *n = opaque;
-
-    if (!nvme_accel_is_ram(n, gpa, len, false)) {
-        return -EFAULT;
-    }
-    return pci_dma_read(PCI_DEVICE(n), gpa, buf, len) ? -EFAULT : 0;
-}
-
-static int nvme_accel_mem_write(void *opaque, uint64_t gpa, const void *buf,
-                                uint32_t len)
-{
-    NvmeAccelCtrl *n = opaque;
-
-    if (!nvme_accel_is_ram(n, gpa, len, true)) {
-        return -EFAULT;
-    }
-    return pci_dma_write(PCI_DEVICE(n), gpa, buf, len) ? -EFAULT : 0;
-}
-
-/* Data moves later, through the DMA helpers: check it is RAM now. */
-static int nvme_accel_mem_translate(void *opaque, uint64_t gpa, uint32_t len,
-                                    bool to_guest)
-{
-    return nvme_accel_is_ram(opaque, gpa, len, to_guest) ? 0 : -EFAULT;
-}
-
-static const struct nac_mem_ops nvme_accel_mem_ops = {
-    .read = nvme_accel_mem_read,
-    .write = nvme_accel_mem_write,
-    .translate = nvme_accel_mem_translate,
-};
-
 /* --- realize ----------------------------------------------------------- */
 
 static bool nvme_accel_check_params(NvmeAccelCtrl *n, Error **errp)
@@ -647,8 +579,7 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
     n->nr_qpairs = n->params.max_ioqpairs + 1;
     n->sq = g_new0(NvmeAccelSQ *, n->nr_qpairs);
     n->cq = g_new0(NvmeAccelCQ *, n->nr_qpairs);
-    n->mem.ops = &nvme_accel_mem_ops;
-    n->mem.opaque = n;
+    nvme_accel_mem_init(n);
 
     conf[PCI_INTERRUPT_PIN] = 1;
     pci_config_set_prog_interface(conf, 0x2);

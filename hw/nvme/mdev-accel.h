@@ -75,6 +75,16 @@ typedef struct NvmeAccelCtrl NvmeAccelCtrl;
 typedef struct NvmeAccelSQ NvmeAccelSQ;
 typedef struct NvmeAccelCQ NvmeAccelCQ;
 
+/* A queue's ring in guest RAM, mapped once (see mdev-accel-mem.c). */
+typedef struct NvmeAccelRing {
+    NvmeAccelCtrl   *ctrl;
+    MemoryRegionCache cache;
+    uint64_t        base;
+    uint64_t        len;
+    bool            cached;
+    struct nac_mem  mem;        /* the ring, else the controller's checks */
+} NvmeAccelRing;
+
 typedef struct NvmeAccelRequest {
     NvmeAccelSQ     *sq;
     struct nac_req  r;
@@ -98,6 +108,7 @@ typedef struct NvmeAccelRequest {
 struct NvmeAccelSQ {
     NvmeAccelCtrl   *ctrl;
     struct nac_sq   q;
+    NvmeAccelRing   ring;
     uint32_t        db_val;     /* last MMIO tail, applied by the BH */
     bool            starved;    /* all requests in flight */
     bool            ioeventfd_enabled;
@@ -112,6 +123,7 @@ struct NvmeAccelSQ {
 struct NvmeAccelCQ {
     NvmeAccelCtrl   *ctrl;
     struct nac_cq   q;
+    NvmeAccelRing   ring;
     uint32_t        db_val;     /* last MMIO head, applied by the BH */
     unsigned        nr_sqs;     /* SQs completing here */
     QEMUBH          *bh;
@@ -227,6 +239,12 @@ void nvme_accel_irq_raise(NvmeAccelCtrl *n, uint16_t vector);
 void nvme_accel_vector_handler(EventNotifier *e);
 void nvme_accel_intx_reaped(NvmeAccelCtrl *n);
 void nvme_accel_fatal(NvmeAccelCtrl *n, const char *why);
+
+/* mdev-accel-mem.c: guest RAM only */
+void nvme_accel_mem_init(NvmeAccelCtrl *n);
+void nvme_accel_ring_init(NvmeAccelCtrl *n, NvmeAccelRing *r, uint64_t base,
+                          uint64_t len, bool is_write);
+void nvme_accel_ring_destroy(NvmeAccelRing *r);
 
 /* mdev-accel-irq.c: KVM irqfd per vector, MSI-X masking */
 bool nvme_accel_irqfd_init(NvmeAccelCtrl *n, Error **errp);

@@ -1,0 +1,163 @@
+/*
+ * nvme-accel: guest memory access for the datapath core
+ *
+ * The device only touches guest RAM. Queue rings are accessed through a
+ * MemoryRegionCache (the direct pointer virtio uses for its rings); every
+ * other access (PRP lists, SGL segments, shadow doorbells, admin data) is
+ * translated and checked each time.
+ *
+ * Copyright (c) 2026 The nvme-accel authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/rcu.h"
+#include "exec/memory.h"
+#include "mdev-accel.h"
+#include "trace.h"
+
+/* --- guest memory for the datapath core -------------------------------- */
+
+/*
+ * The device only ever touches guest RAM: queues, PRP lists, SGL segments
+ * and data in MMIO (the IOAPIC, another device's BAR, our own doorbells) are
+ * refused, as the kernel datapath, which sees only the RAM QEMU maps through
+ * VFIO, refuses them.
+ */
+static bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
+                              bool is_write)
+{
+    AddressSpace *as = pci_get_address_space(PCI_DEVICE(n));
+
+    if (gpa + len < gpa) {
+        return false;
+    }
+    RCU_READ_LOCK_GUARD();
+    while (len) {
+        hwaddr xlat, plen = len;
+        MemoryRegion *mr = address_space_translate(as, gpa, &xlat, &plen,
+                                                   is_write,
+                                                   MEMTXATTRS_UNSPECIFIED);
+
+        if (!memory_region_is_ram(mr) || (is_write && mr->readonly) ||
+            memory_region_is_ram_device(mr) || !plen) {
+            return false;
+        }
+        gpa += plen;
+        len -= plen;
+    }
+    return true;
+}
+
+static int nvme_accel_mem_read(void *opaque, uint64_t gpa, void *buf,
+                               uint32_t len)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    if (!nvme_accel_is_ram(n, gpa, len, false)) {
+        return -EFAULT;
+    }
+    return pci_dma_read(PCI_DEVICE(n), gpa, buf, len) ? -EFAULT : 0;
+}
+
+static int nvme_accel_mem_write(void *opaque, uint64_t gpa, const void *buf,
+                                uint32_t len)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    if (!nvme_accel_is_ram(n, gpa, len, true)) {
+        return -EFAULT;
+    }
+    return pci_dma_write(PCI_DEVICE(n), gpa, buf, len) ? -EFAULT : 0;
+}
+
+/* Data moves later, through the DMA helpers: check it is RAM now. */
+static int nvme_accel_mem_translate(void *opaque, uint64_t gpa, uint32_t len,
+                                    bool to_guest)
+{
+    return nvme_accel_is_ram(opaque, gpa, len, to_guest) ? 0 : -EFAULT;
+}
+
+static const struct nac_mem_ops nvme_accel_mem_ops = {
+    .read = nvme_accel_mem_read,
+    .write = nvme_accel_mem_write,
+    .translate = nvme_accel_mem_translate,
+};
+
+void nvme_accel_mem_init(NvmeAccelCtrl *n)
+{
+    n->mem.ops = &nvme_accel_mem_ops;
+    n->mem.opaque = n;
+}
+
+/* --- queue rings --------------------------------------------------------- */
+
+static int nvme_accel_ring_read(void *opaque, uint64_t gpa, void *buf,
+                                uint32_t len)
+{
+    NvmeAccelRing *r = opaque;
+
+    if (likely(r->cached && gpa >= r->base && gpa - r->base <= r->len - len)) {
+        address_space_read_cached(&r->cache, gpa - r->base, buf, len);
+        return 0;
+    }
+    return nvme_accel_mem_read(r->ctrl, gpa, buf, len);
+}
+
+static int nvme_accel_ring_write(void *opaque, uint64_t gpa, const void *buf,
+                                 uint32_t len)
+{
+    NvmeAccelRing *r = opaque;
+
+    if (likely(r->cached && gpa >= r->base && gpa - r->base <= r->len - len)) {
+        address_space_write_cached(&r->cache, gpa - r->base, buf, len);
+        /* Dirty logging and TCG code invalidation. */
+        address_space_cache_invalidate(&r->cache, gpa - r->base, len);
+        return 0;
+    }
+    return nvme_accel_mem_write(r->ctrl, gpa, buf, len);
+}
+
+static const struct nac_mem_ops nvme_accel_ring_ops = {
+    .read = nvme_accel_ring_read,
+    .write = nvme_accel_ring_write,
+    .translate = nvme_accel_mem_translate,
+};
+
+/*
+ * Map a queue's ring once. Only a ring wholly in RAM is cached; anything
+ * else goes through the checked path, which refuses it (the queue then
+ * fails its fetches or posts, as the host made it).
+ */
+void nvme_accel_ring_init(NvmeAccelCtrl *n, NvmeAccelRing *r, uint64_t base,
+                          uint64_t len, bool is_write)
+{
+    AddressSpace *as = pci_get_address_space(PCI_DEVICE(n));
+    int64_t mapped;
+
+    r->ctrl = n;
+    r->base = base;
+    r->len = len;
+    r->mem.ops = &nvme_accel_ring_ops;
+    r->mem.opaque = r;
+    r->cached = false;
+    if (!nvme_accel_is_ram(n, base, len, is_write)) {
+        address_space_cache_init_empty(&r->cache);
+        return;
+    }
+    mapped = address_space_cache_init(&r->cache, as, base, len, is_write);
+    if (mapped < 0 || (uint64_t)mapped < len || !r->cache.ptr) {
+        address_space_cache_destroy(&r->cache);
+        address_space_cache_init_empty(&r->cache);
+        return;
+    }
+    r->cached = true;
+}
+
+void nvme_accel_ring_destroy(NvmeAccelRing *r)
+{
+    address_space_cache_destroy(&r->cache);
+    r->cached = false;
+}
