@@ -258,7 +258,8 @@ static uint16_t nvme_accel_identify(NvmeAccelCtrl *n,
         nvme_accel_id_ctrl(n, (NvmeIdCtrl *)buf);
         break;
     case NVME_ID_CNS_NS:
-        if (nsid != NVME_ACCEL_NSID && nsid != NVME_NSID_BROADCAST) {
+        /* FFFFFFFFh needs namespace management, which we do not offer. */
+        if (nsid != NVME_ACCEL_NSID) {
             return NVME_INVALID_NSID | NVME_DNR;
         }
         nvme_accel_id_ns(n, (NvmeIdNs *)buf);

@@ -86,10 +86,21 @@ static const struct nac_mem_ops nvme_accel_mem_ops = {
     .translate = nvme_accel_mem_translate,
 };
 
+/*
+ * The I/O path checks data buffers when it maps them for the block layer
+ * (nvme_accel_map_data), so its decode needs no separate translate step.
+ */
+static const struct nac_mem_ops nvme_accel_io_mem_ops = {
+    .read = nvme_accel_mem_read,
+    .write = nvme_accel_mem_write,
+};
+
 void nvme_accel_mem_init(NvmeAccelCtrl *n)
 {
     n->mem.ops = &nvme_accel_mem_ops;
     n->mem.opaque = n;
+    n->io_mem.ops = &nvme_accel_io_mem_ops;
+    n->io_mem.opaque = n;
 }
 
 /* --- queue rings --------------------------------------------------------- */

@@ -20,6 +20,7 @@
 #include "block/aio-wait.h"
 #include "system/block-backend.h"
 #include "system/dma.h"
+#include "exec/cpu-common.h"
 #include "hw/pci/msix.h"
 #include "mdev-accel.h"
 #include "trace.h"
@@ -150,13 +151,13 @@ void nvme_accel_cq_irq(NvmeAccelCQ *cq)
     }
 }
 
+static void nvme_accel_unmap_data(NvmeAccelRequest *req);
+
 static void nvme_accel_req_release(NvmeAccelRequest *req)
 {
     NvmeAccelSQ *sq = req->sq;
 
-    if (req->qsg.sg) {
-        qemu_sglist_destroy(&req->qsg);
-    }
+    nvme_accel_unmap_data(req);
     if (req->bounce) {
         qemu_vfree(req->bounce);
         req->bounce = NULL;
@@ -234,6 +235,8 @@ void nvme_accel_complete(NvmeAccelRequest *req)
     NvmeAccelCtrl *n = sq->ctrl;
     NvmeAccelCQ *cq = n->cq[sq->q.cqid];
 
+    /* Data lands (dirty, TCG code invalidated) before the CQE says so. */
+    nvme_accel_unmap_data(req);
     if (req->status) {
         nvme_accel_error_log(n, sq->q.qid, req->r.cid, req->status,
                              req->r.slba);
@@ -267,6 +270,58 @@ uint16_t nvme_accel_map_block_status(int ret, bool is_write)
     }
 }
 
+/*
+ * Map the request's scatter list straight into an I/O vector for the block
+ * layer (what the DMA helpers do, without their per-request machinery).
+ * Only guest RAM maps directly; anything else (address_space_map would
+ * hand out a bounce buffer for MMIO) fails the command.
+ */
+static bool nvme_accel_map_data(NvmeAccelRequest *req, bool to_guest)
+{
+    AddressSpace *as = pci_get_address_space(PCI_DEVICE(req->sq->ctrl));
+    ram_addr_t offset;
+    uint32_t i;
+
+    qemu_iovec_reset(&req->iov);
+    req->mapped_to_guest = to_guest;
+    for (i = 0; i < req->r.nsg; i++) {
+        hwaddr len = req->r.sg[i].len;
+        void *p = address_space_map(as, req->r.sg[i].addr, &len, to_guest,
+                                    MEMTXATTRS_UNSPECIFIED);
+
+        if (p && (len < req->r.sg[i].len ||
+                  !qemu_ram_block_from_host(p, false, &offset))) {
+            address_space_unmap(as, p, len, to_guest, 0);
+            p = NULL;
+        }
+        if (!p) {
+            trace_nvme_accel_err_map(req->r.sg[i].addr, req->r.sg[i].len);
+            nvme_accel_unmap_data(req);
+            return false;
+        }
+        qemu_iovec_add(&req->iov, p, len);
+    }
+    return true;
+}
+
+static void nvme_accel_unmap_data(NvmeAccelRequest *req)
+{
+    AddressSpace *as;
+    int i;
+
+    if (!req->iov.niov) {
+        return;
+    }
+    as = pci_get_address_space(PCI_DEVICE(req->sq->ctrl));
+    for (i = 0; i < req->iov.niov; i++) {
+        /* Marks written guest pages dirty (migration, TCG code). */
+        address_space_unmap(as, req->iov.iov[i].iov_base,
+                            req->iov.iov[i].iov_len, req->mapped_to_guest,
+                            req->iov.iov[i].iov_len);
+    }
+    qemu_iovec_reset(&req->iov);
+}
+
 static void nvme_accel_rw_cb(void *opaque, int ret)
 {
     NvmeAccelRequest *req = opaque;
@@ -286,12 +341,6 @@ static void nvme_accel_rw_cb(void *opaque, int ret)
     nvme_accel_complete(req);
 }
 
-static BlockAIOCB *nvme_accel_dma_write_fua(int64_t offset, QEMUIOVector *iov,
-                                            BlockCompletionFunc *cb,
-                                            void *cb_opaque, void *opaque)
-{
-    return blk_aio_pwritev(opaque, offset, iov, BDRV_REQ_FUA, cb, cb_opaque);
-}
 
 static void nvme_accel_compare_cb(void *opaque, int ret)
 {
@@ -355,35 +404,28 @@ static void nvme_accel_submit(NvmeAccelRequest *req)
     BlockAcctStats *stats = blk_get_stats(blk);
     int64_t offset = req->r.slba << n->ns.lba_shift;
     uint64_t units = req->r.len >> BDRV_SECTOR_BITS;
-    uint32_t i;
 
     switch (req->r.op) {
     case NAC_OP_READ:
     case NAC_OP_WRITE:
-        pci_dma_sglist_init(&req->qsg, PCI_DEVICE(n), req->r.nsg);
-        for (i = 0; i < req->r.nsg; i++) {
-            qemu_sglist_add(&req->qsg, req->r.sg[i].addr, req->r.sg[i].len);
+        if (!nvme_accel_map_data(req, req->r.op == NAC_OP_READ)) {
+            req->status = NVME_DATA_TRAS_ERROR | NVME_DNR;
+            nvme_accel_complete(req);
+            break;
         }
         if (req->r.op == NAC_OP_READ) {
             qatomic_add(&n->stats.units_read, units);
             qatomic_inc(&n->stats.read_commands);
             block_acct_start(stats, &req->acct, req->r.len, BLOCK_ACCT_READ);
-            req->aiocb = dma_blk_read(blk, &req->qsg, offset, BDRV_SECTOR_SIZE,
-                                      nvme_accel_rw_cb, req);
+            req->aiocb = blk_aio_preadv(blk, offset, &req->iov, 0,
+                                        nvme_accel_rw_cb, req);
         } else {
             qatomic_add(&n->stats.units_written, units);
             qatomic_inc(&n->stats.write_commands);
             block_acct_start(stats, &req->acct, req->r.len, BLOCK_ACCT_WRITE);
-            if (req->r.fua) {
-                req->aiocb = dma_blk_io(&req->qsg, offset, BDRV_SECTOR_SIZE,
-                                        nvme_accel_dma_write_fua, blk,
-                                        nvme_accel_rw_cb, req,
-                                        DMA_DIRECTION_TO_DEVICE);
-            } else {
-                req->aiocb = dma_blk_write(blk, &req->qsg, offset,
-                                           BDRV_SECTOR_SIZE, nvme_accel_rw_cb,
-                                           req);
-            }
+            req->aiocb = blk_aio_pwritev(blk, offset, &req->iov,
+                                         req->r.fua ? BDRV_REQ_FUA : 0,
+                                         nvme_accel_rw_cb, req);
         }
         break;
     case NAC_OP_COMPARE:
@@ -391,8 +433,8 @@ static void nvme_accel_submit(NvmeAccelRequest *req)
         qatomic_add(&n->stats.units_read, units);
         req->bounce = blk_blockalign(blk, req->r.len);
         block_acct_start(stats, &req->acct, req->r.len, BLOCK_ACCT_READ);
-        qemu_iovec_init_buf(&req->iov, req->bounce, req->r.len);
-        req->aiocb = blk_aio_preadv(blk, offset, &req->iov, 0,
+        qemu_iovec_init_buf(&req->bounce_iov, req->bounce, req->r.len);
+        req->aiocb = blk_aio_preadv(blk, offset, &req->bounce_iov, 0,
                                     nvme_accel_compare_cb, req);
         break;
     case NAC_OP_FLUSH:
@@ -451,7 +493,7 @@ static void nvme_accel_io_sq_run(NvmeAccelSQ *sq)
                 req->r.ranges = g_new(struct nac_dsm_range,
                                       NAC_DSM_MAX_RANGES);
             }
-            req->status = nac_cmd_decode(&n->core, &n->ns, &n->mem, &sqe,
+            req->status = nac_cmd_decode(&n->core, &n->ns, &n->io_mem, &sqe,
                                          &req->r);
             trace_nvme_accel_io_cmd(sq->q.qid, le16_to_cpu(sqe.cid),
                                     sqe.opcode, req->status);
@@ -767,6 +809,7 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
             NvmeAccelRequest *req = &sq->reqs[i];
 
             req->sq = sq;
+            qemu_iovec_init(&req->iov, 1);
             req->r.sg = &sq->sg[(size_t)i * sg_per_req];
             req->r.sg_max = sg_per_req;
             QTAILQ_INSERT_TAIL(&sq->free_reqs, req, entry);
@@ -827,9 +870,7 @@ void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
     nvme_accel_run_in_ctx(n, nvme_accel_free_sq, sq);
     nvme_accel_io_resume(n);
     for (i = 0; i < sq->q.size; i++) {
-        if (sq->reqs[i].qsg.sg) {
-            qemu_sglist_destroy(&sq->reqs[i].qsg);
-        }
+        qemu_iovec_destroy(&sq->reqs[i].iov);
         qemu_vfree(sq->reqs[i].bounce);
         g_free(sq->reqs[i].r.ranges);
     }

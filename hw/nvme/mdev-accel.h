@@ -91,9 +91,10 @@ typedef struct NvmeAccelRequest {
     uint16_t        status;
     uint32_t        result;
     BlockAIOCB      *aiocb;
-    QEMUSGList      qsg;
+    QEMUIOVector    iov;        /* the data, mapped guest RAM */
+    bool            mapped_to_guest;
     uint8_t         *bounce;    /* Compare: the media's data */
-    QEMUIOVector    iov;
+    QEMUIOVector    bounce_iov;
     BlockAcctCookie acct;
     QTAILQ_ENTRY(NvmeAccelRequest) entry;
 } NvmeAccelRequest;
@@ -203,7 +204,8 @@ struct NvmeAccelCtrl {
 
     struct nac_ctrl core;
     struct nac_ns   ns;
-    struct nac_mem  mem;
+    struct nac_mem  mem;        /* checked: RAM only */
+    struct nac_mem  io_mem;     /* the same, data checked when mapped */
     uint64_t        dbbuf_dbs;  /* shadow doorbells, 0 when not configured */
     uint64_t        dbbuf_eis;
 

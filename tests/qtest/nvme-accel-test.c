@@ -638,6 +638,8 @@ static void test_enable_identify(void)
                     NVME_INVALID_NSID | NVME_DNR);
     g_assert_cmphex(identify(&t, NVME_ID_CNS_NS, 0, 0, buf), ==,
                     NVME_INVALID_NSID | NVME_DNR);
+    g_assert_cmphex(identify(&t, NVME_ID_CNS_NS, NVME_NSID_BROADCAST, 0, buf),
+                    ==, NVME_INVALID_NSID | NVME_DNR);
     g_assert_cmphex(identify(&t, 0x42, 0, 0, buf), ==,
                     NVME_INVALID_FIELD | NVME_DNR);
     g_assert_cmphex(identify(&t, NVME_ID_CNS_CS_CTRL, 0, NVME_CSI_ZONED, buf),
