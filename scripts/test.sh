@@ -100,12 +100,18 @@ fi
 
 if want qemu; then
     qlog=$logs/qemu-build.log
-    if QEMU_EXTRA_TARGETS=tests/qtest/nvme-accel-test \
+    if QEMU_EXTRA_TARGETS="tests/qtest/nvme-accel-test tests/qtest/qos-test" \
         bash "$repo/scripts/build-qemu.sh" > "$qlog" 2>&1; then
         passed=$((passed + 1))
         qbuild=$(tail -n 1 "$qlog")
         tap qtest-nvme-accel env QTEST_QEMU_BINARY="$qbuild/qemu-system-x86_64" \
             "$qbuild/tests/qtest/nvme-accel-test" --tap
+        # QEMU's own nvme-test.c cases, registered for nvme-accel too.
+        qos_paths=$(QTEST_QEMU_BINARY="$qbuild/qemu-system-x86_64" \
+                    "$qbuild/tests/qtest/qos-test" -l 2>/dev/null |
+                    grep -E '^/.*/nvme-accel/' | sed 's/^/-p /')
+        tap qos-test-nvme-accel env QTEST_QEMU_BINARY="$qbuild/qemu-system-x86_64" \
+            "$qbuild/tests/qtest/qos-test" --tap $qos_paths
     else
         failed=$((failed + 1)); failures+=(qemu-build)
         echo "=== qemu-build FAILED:"; tail -n 40 "$qlog"
