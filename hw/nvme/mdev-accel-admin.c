@@ -333,6 +333,44 @@ static uint16_t nvme_accel_identify(NvmeAccelCtrl *n,
 
 /* --- queue management ----------------------------------------------------- */
 
+/* What Create I/O CQ and Create I/O SQ check alike. */
+static uint16_t nvme_accel_check_new_queue(NvmeAccelCtrl *n, bool is_cq,
+                                           uint16_t qid, uint32_t size,
+                                           bool pc, uint64_t addr)
+{
+    const char *kind = is_cq ? "cq" : "sq";
+    uint16_t granted = is_cq ? n->features.nr_cq : n->features.nr_sq;
+    bool exists = is_cq ? n->cq[qid % n->nr_qpairs] != NULL :
+                          n->sq[qid % n->nr_qpairs] != NULL;
+
+    if (!qid || qid >= n->nr_qpairs || exists || qid > granted + 1u) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_qid, "%s qid %u", kind, qid);
+        return NVME_INVALID_QID | NVME_DNR;
+    }
+    if (size < 2 || size > NVME_CAP_MQES(n->cap) + 1u) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_size, "%s size %u", kind,
+                             size);
+        return NVME_MAX_QSIZE_EXCEEDED | NVME_DNR;
+    }
+    if (!pc) {
+        /* CAP.CQR: only physically contiguous queues. */
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_noncontig, "%s qid %u",
+                             kind, qid);
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    if (!addr || addr & ((1ULL << n->core.page_shift) - 1)) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_addr, "%s 0x%"PRIx64, kind,
+                             addr);
+        return NVME_INVALID_PRP_OFFSET | NVME_DNR;
+    }
+    if ((is_cq ? NVME_CC_IOCQES(n->cc) != 4 : NVME_CC_IOSQES(n->cc) != 6)) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_entry_size, "%s cc 0x%x",
+                             kind, n->cc);
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    return NVME_SUCCESS;
+}
+
 static uint16_t nvme_accel_admin_create_cq(NvmeAccelCtrl *n,
                                            const struct nac_sqe *sqe)
 {
@@ -340,36 +378,19 @@ static uint16_t nvme_accel_admin_create_cq(NvmeAccelCtrl *n,
     uint16_t qid = dw10 & 0xffff, vector = dw11 >> 16;
     uint32_t size = (dw10 >> 16) + 1;
     uint64_t addr = le64_to_cpu(sqe->dptr1);
-    bool pc = dw11 & 1, ien = dw11 & 2;
-    PCIDevice *pci = PCI_DEVICE(n);
+    bool ien = dw11 & 2;
+    uint16_t status;
 
     trace_nvme_accel_admin_create_cq(qid, addr, size, vector, ien);
-    if (!qid || qid >= n->nr_qpairs || n->cq[qid] ||
-        qid > n->features.nr_cq + 1u) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_cq_qid, "qid %u", qid);
-        return NVME_INVALID_QID | NVME_DNR;
+    status = nvme_accel_check_new_queue(n, true, qid, size, dw11 & 1, addr);
+    if (status) {
+        return status;
     }
-    if (size < 2 || size > NVME_CAP_MQES(n->cap) + 1u) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_cq_size, "size %u", size);
-        return NVME_MAX_QSIZE_EXCEEDED | NVME_DNR;
-    }
-    if (!pc) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_cq_noncontig, "qid %u", qid);
-        return NVME_INVALID_FIELD | NVME_DNR;
-    }
-    if (!addr || addr & ((1ULL << n->core.page_shift) - 1)) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_cq_addr, "0x%"PRIx64, addr);
-        return NVME_INVALID_PRP_OFFSET | NVME_DNR;
-    }
-    if (vector >= n->nr_qpairs || (!msix_enabled(pci) && vector != 0)) {
+    if (vector >= n->nr_qpairs ||
+        (!msix_enabled(PCI_DEVICE(n)) && vector != 0)) {
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_cq_vector, "vector %u",
                              vector);
         return NVME_INVALID_IRQ_VECTOR | NVME_DNR;
-    }
-    if (NVME_CC_IOCQES(n->cc) != 4) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_cq_iocqes, "iocqes %u",
-                             NVME_CC_IOCQES(n->cc));
-        return NVME_INVALID_FIELD | NVME_DNR;
     }
     return nvme_accel_create_cq(n, qid, addr, size, vector, ien);
 }
@@ -381,34 +402,16 @@ static uint16_t nvme_accel_admin_create_sq(NvmeAccelCtrl *n,
     uint16_t qid = dw10 & 0xffff, cqid = dw11 >> 16;
     uint32_t size = (dw10 >> 16) + 1;
     uint64_t addr = le64_to_cpu(sqe->dptr1);
-    bool pc = dw11 & 1;
+    uint16_t status;
 
     trace_nvme_accel_admin_create_sq(qid, cqid, addr, size);
-    if (!qid || qid >= n->nr_qpairs || n->sq[qid] ||
-        qid > n->features.nr_sq + 1u) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_sq_qid, "qid %u", qid);
-        return NVME_INVALID_QID | NVME_DNR;
+    status = nvme_accel_check_new_queue(n, false, qid, size, dw11 & 1, addr);
+    if (status) {
+        return status;
     }
     if (!cqid || cqid >= n->nr_qpairs || !n->cq[cqid]) {
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_sq_cqid, "cqid %u", cqid);
         return NVME_INVALID_CQID | NVME_DNR;
-    }
-    if (size < 2 || size > NVME_CAP_MQES(n->cap) + 1u) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_sq_size, "size %u", size);
-        return NVME_MAX_QSIZE_EXCEEDED | NVME_DNR;
-    }
-    if (!pc) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_sq_noncontig, "qid %u", qid);
-        return NVME_INVALID_FIELD | NVME_DNR;
-    }
-    if (!addr || addr & ((1ULL << n->core.page_shift) - 1)) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_sq_addr, "0x%"PRIx64, addr);
-        return NVME_INVALID_PRP_OFFSET | NVME_DNR;
-    }
-    if (NVME_CC_IOSQES(n->cc) != 6) {
-        NVME_ACCEL_GUEST_ERR(nvme_accel_err_create_sq_iosqes, "iosqes %u",
-                             NVME_CC_IOSQES(n->cc));
-        return NVME_INVALID_FIELD | NVME_DNR;
     }
     return nvme_accel_create_sq(n, qid, cqid, addr, size);
 }
