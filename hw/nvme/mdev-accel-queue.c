@@ -803,9 +803,15 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
     QTAILQ_INIT(&sq->free_reqs);
     QTAILQ_INIT(&sq->out_reqs);
     if (sqid) {
-        sq->reqs = g_new0(NvmeAccelRequest, size);
-        sq->sg = g_new(struct nac_sg, (size_t)size * sg_per_req);
-        for (i = 0; i < size; i++) {
+        /*
+         * Commands in flight per SQ are capped, so a guest creating many
+         * deep queues cannot make us allocate without bound; the rest wait
+         * in the SQ until requests free up.
+         */
+        sq->nr_reqs = MIN(size, NVME_ACCEL_MAX_INFLIGHT);
+        sq->reqs = g_new0(NvmeAccelRequest, sq->nr_reqs);
+        sq->sg = g_new(struct nac_sg, (size_t)sq->nr_reqs * sg_per_req);
+        for (i = 0; i < sq->nr_reqs; i++) {
             NvmeAccelRequest *req = &sq->reqs[i];
 
             req->sq = sq;
@@ -869,7 +875,7 @@ void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
     nvme_accel_sq_ioeventfd_cleanup(n, sq);
     nvme_accel_run_in_ctx(n, nvme_accel_free_sq, sq);
     nvme_accel_io_resume(n);
-    for (i = 0; i < sq->q.size; i++) {
+    for (i = 0; i < sq->nr_reqs; i++) {
         qemu_iovec_destroy(&sq->reqs[i].iov);
         qemu_vfree(sq->reqs[i].bounce);
         g_free(sq->reqs[i].r.ranges);

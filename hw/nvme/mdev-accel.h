@@ -40,6 +40,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(NvmeAccelCtrl, NVME_ACCEL)
 #define NVME_ACCEL_ACL          3       /* 0's based abort command limit */
 #define NVME_ACCEL_ELPE         63      /* 0's based error log entries */
 #define NVME_ACCEL_MAX_AER_EVENTS 16
+#define NVME_ACCEL_MAX_INFLIGHT 256     /* commands in flight per SQ */
 #define NVME_ACCEL_VERSION_REG  0x00020000  /* NVMe 2.0 */
 #define NVME_ACCEL_ADM_KEEP_ALIVE 0x18
 #define NVME_ACCEL_FID_KATO     0x0f
@@ -115,7 +116,8 @@ struct NvmeAccelSQ {
     bool            ioeventfd_enabled;
     EventNotifier   notifier;
     QEMUBH          *bh;
-    NvmeAccelRequest *reqs;     /* one per entry: never more in flight */
+    NvmeAccelRequest *reqs;     /* in flight at most, see create_sq */
+    uint32_t        nr_reqs;
     struct nac_sg   *sg;        /* reqs[i].r.sg points into this */
     QTAILQ_HEAD(, NvmeAccelRequest) free_reqs;
     QTAILQ_HEAD(, NvmeAccelRequest) out_reqs;

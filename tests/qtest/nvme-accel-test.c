@@ -1469,6 +1469,36 @@ static void test_read_only(void)
     nvme_stop(&t);
 }
 
+/* More commands outstanding than the device keeps in flight per queue. */
+static void test_deep_queue(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    const int n = 900;
+    bool seen[900] = { false };
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 1024);
+    buf = ram_alloc(&t, PG);
+    for (int i = 0; i < n; i++) {
+        NvmeCmd c = rw(NVME_CMD_READ, i % 64, 1);
+
+        c.dptr.prp1 = cpu_to_le64(buf);
+        submit(&t, 1, &c, i == n - 1);
+    }
+    for (int i = 0; i < n; i++) {
+        Cqe cqe = reap(&t, 1, i % 100 == 99 || i == n - 1);
+        unsigned idx = cqe.cid - (t.cid - n + 1);
+
+        g_assert_cmphex(cqe.status, ==, 0);
+        g_assert_cmpuint(idx, <, n);
+        g_assert_false(seen[idx]);
+        seen[idx] = true;
+    }
+    nvme_stop(&t);
+}
+
 /* Hot-unplug with queues live and I/O in flight; then plug another. */
 static void test_hotplug_unplug(void)
 {
@@ -1625,6 +1655,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/read-only", test_read_only);
     qtest_add_func("/nvme-accel/iothread", test_iothread);
     qtest_add_func("/nvme-accel/hotplug-unplug", test_hotplug_unplug);
+    qtest_add_func("/nvme-accel/deep-queue", test_deep_queue);
 
     return g_test_run();
 }
