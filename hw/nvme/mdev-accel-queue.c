@@ -228,6 +228,11 @@ static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
     }
 }
 
+static void nvme_accel_cq_flush_in_ctx(NvmeAccelCtrl *n, void *arg)
+{
+    nvme_accel_cq_flush(arg);
+}
+
 /* A request is done: queue its completion behind any already waiting. */
 void nvme_accel_complete(NvmeAccelRequest *req)
 {
@@ -526,7 +531,7 @@ static void nvme_accel_sq_bh(void *opaque)
         nvme_accel_admin_process(sq);
         return;
     }
-    if (n->io_stopped) {
+    if (n->io_stopped || sq->in_kernel) {
         return;
     }
     if (sq->q.shadow_db) {
@@ -601,6 +606,10 @@ void nvme_accel_sq_doorbell(NvmeAccelCtrl *n, NvmeAccelSQ *sq, uint32_t val)
         nvme_accel_db_value_error(n, "sq", sq->q.qid, val);
         return;
     }
+    if (sq->in_kernel) {
+        nvme_accel_kernel_doorbell(n, sq->q.qid, false, val);
+        return;
+    }
     qatomic_set(&sq->db_val, val);
     qemu_bh_schedule(sq->bh);
 }
@@ -610,6 +619,10 @@ void nvme_accel_cq_doorbell(NvmeAccelCtrl *n, NvmeAccelCQ *cq, uint32_t val)
     trace_nvme_accel_cq_doorbell(cq->q.qid, val);
     if (val >= cq->q.size) {
         nvme_accel_db_value_error(n, "cq", cq->q.qid, val);
+        return;
+    }
+    if (cq->in_kernel) {
+        nvme_accel_kernel_doorbell(n, cq->q.qid, true, val);
         return;
     }
     qatomic_set(&cq->db_val, val);
@@ -686,7 +699,7 @@ static void nvme_accel_sq_set_shadow(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     }
     nac_sq_set_shadow(&sq->q, n->dbbuf_dbs + 2 * qid * 4,
                       n->dbbuf_eis + 2 * qid * 4);
-    if (n->params.ioeventfd && !sq->ioeventfd_enabled &&
+    if (n->params.ioeventfd && !sq->ioeventfd_enabled && !sq->in_kernel &&
         nvme_accel_sq_ioeventfd_init(n, sq) < 0) {
         /* MMIO doorbells still work; just slower. */
         trace_nvme_accel_err_ioeventfd(qid);
@@ -712,14 +725,24 @@ void nvme_accel_dbbuf_enable(NvmeAccelCtrl *n, uint64_t dbs, uint64_t eis)
 {
     unsigned i;
 
+    bool was_kernel[NVME_ACCEL_MAX_QPAIRS + 1] = { false };
+
     nvme_accel_io_quiesce(n);
+    /* Pairs in the module learn their shadow doorbells by re-creation. */
+    for (i = 1; i < n->nr_qpairs; i++) {
+        if (n->sq[i] && n->sq[i]->in_kernel) {
+            was_kernel[i] = true;
+            nvme_accel_kernel_take_back(n, n->sq[i]);
+        }
+    }
     n->dbbuf_dbs = dbs;
     n->dbbuf_eis = eis;
     for (i = 1; i < n->nr_qpairs; i++) {
         if (n->cq[i]) {
             nvme_accel_cq_set_shadow(n, n->cq[i]);
         }
-        if (n->sq[i]) {
+        if (n->sq[i] && !(was_kernel[i] &&
+                          nvme_accel_kernel_rehome(n, n->sq[i]))) {
             nvme_accel_sq_set_shadow(n, n->sq[i]);
         }
     }
@@ -823,10 +846,19 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
     }
     sq->bh = nvme_accel_bh_new(n, ctx, nvme_accel_sq_bh, sq);
     if (sqid) {
+        NvmeAccelCQ *cq = n->cq[cqid];
+
         nvme_accel_io_quiesce(n);
-        nvme_accel_sq_set_shadow(n, sq);
-        n->cq[cqid]->nr_sqs++;
+        /* A second SQ on a CQ the module runs: run both here instead. */
+        if (cq->in_kernel && n->sq[cqid]) {
+            nvme_accel_kernel_take_back(n, n->sq[cqid]);
+            nvme_accel_sq_set_shadow(n, n->sq[cqid]);
+        }
+        cq->nr_sqs++;
         n->sq[sqid] = sq;
+        if (!n->kernel_wanted || !nvme_accel_kernel_adopt(n, sq)) {
+            nvme_accel_sq_set_shadow(n, sq);
+        }
         nvme_accel_io_resume(n);
     } else {
         n->sq[0] = sq;
@@ -872,6 +904,7 @@ void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
         return;
     }
     nvme_accel_io_quiesce(n);
+    nvme_accel_kernel_destroy(n, sq);
     nvme_accel_sq_ioeventfd_cleanup(n, sq);
     nvme_accel_run_in_ctx(n, nvme_accel_free_sq, sq);
     nvme_accel_io_resume(n);
@@ -957,6 +990,47 @@ static void nvme_accel_set_coalescing(NvmeAccelCtrl *n, void *arg)
 void nvme_accel_update_coalescing(NvmeAccelCtrl *n)
 {
     nvme_accel_run_in_ctx(n, nvme_accel_set_coalescing, NULL);
+    nvme_accel_kernel_coalescing(n);
+}
+
+/*
+ * Take a userspace pair's completions out of QEMU and hand it to the
+ * module (I/O quiesced by the caller). False: it stays here.
+ */
+bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    NvmeAccelCQ *cq = n->cq[sq->q.cqid];
+
+    if (cq) {
+        nvme_accel_run_in_ctx(n, nvme_accel_cq_flush_in_ctx, cq);
+    }
+    nvme_accel_sq_ioeventfd_cleanup(n, sq);
+    return nvme_accel_kernel_adopt(n, sq);
+}
+
+/* Move every I/O queue pair to the module, or back to QEMU. */
+void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel)
+{
+    unsigned i;
+
+    nvme_accel_io_quiesce(n);
+    n->kernel_wanted = to_kernel;
+    for (i = 1; i < n->nr_qpairs; i++) {
+        NvmeAccelSQ *sq = n->sq[i];
+
+        if (!sq || sq->in_kernel == to_kernel) {
+            continue;
+        }
+        if (to_kernel) {
+            if (!nvme_accel_kernel_rehome(n, sq)) {
+                nvme_accel_sq_set_shadow(n, sq);
+            }
+        } else {
+            nvme_accel_kernel_take_back(n, sq);
+            nvme_accel_sq_set_shadow(n, sq);
+        }
+    }
+    nvme_accel_io_resume(n);
 }
 
 static void nvme_accel_intx_bh(void *opaque)

@@ -445,10 +445,15 @@ static bool nvme_accel_check_params(NvmeAccelCtrl *n, Error **errp)
                    p->accel_str);
         return false;
     }
-    if (p->accel == NVME_ACCEL_MODE_KERNEL) {
-        error_setg(errp, "accel=kernel is not available yet: the kvm-accel "
-                   "hand-off is not implemented in this QEMU");
-        error_append_hint(errp, "Use accel=off or accel=auto.\n");
+    if (p->accel == NVME_ACCEL_MODE_KERNEL && !p->sysfsdev) {
+        error_setg(errp, "accel=kernel needs sysfsdev=<the kvm-accel mdev>");
+        error_append_hint(errp, "Create one under /sys/class/mdev_bus/"
+                          "kvm-accel/mdev_supported_types/, or use "
+                          "accel=off or accel=auto.\n");
+        return false;
+    }
+    if (p->accel == NVME_ACCEL_MODE_OFF && p->sysfsdev) {
+        error_setg(errp, "sysfsdev is only used with accel=kernel or auto");
         return false;
     }
     return true;
@@ -546,9 +551,41 @@ static void nvme_accel_cleanup_vectors(NvmeAccelCtrl *n)
     n->vectors = NULL;
 }
 
+/*
+ * accel=kernel: the module or fail; auto: the module if given and usable,
+ * else QEMU, saying which once.
+ */
+static bool nvme_accel_init_kernel(NvmeAccelCtrl *n, Error **errp)
+{
+    Error *local_err = NULL;
+
+    if (n->params.accel == NVME_ACCEL_MODE_OFF) {
+        return true;
+    }
+    if (!n->params.sysfsdev) {
+        info_report("nvme-accel %s: no kvm-accel mdev (sysfsdev), running "
+                    "I/O queues in QEMU", n->params.serial);
+        return true;
+    }
+    if (!nvme_accel_kernel_init(n, &local_err)) {
+        if (n->params.accel == NVME_ACCEL_MODE_KERNEL) {
+            error_propagate(errp, local_err);
+            return false;
+        }
+        warn_reportf_err(local_err, "nvme-accel %s: running I/O queues in "
+                         "QEMU: ", n->params.serial);
+        return true;
+    }
+    n->kernel_wanted = true;
+    info_report("nvme-accel %s: I/O queues run in kvm-accel (%s)",
+                n->params.serial, n->params.sysfsdev);
+    return true;
+}
+
 /* Undo what realize set up of the PCI function; safe on partial set-up. */
 static void nvme_accel_free_pci(NvmeAccelCtrl *n)
 {
+    nvme_accel_kernel_exit(n);
     nvme_accel_cleanup_vectors(n);
     msix_uninit(PCI_DEVICE(n), &n->bar0, &n->bar0);
     /* A subregion holds a reference to its owner: us. */
@@ -570,10 +607,6 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
 
     if (!nvme_accel_check_params(n, errp) || !nvme_accel_init_blk(n, errp)) {
         return;
-    }
-    if (n->params.accel == NVME_ACCEL_MODE_AUTO) {
-        info_report("nvme-accel %s: kernel acceleration not available, "
-                    "running I/O queues in QEMU", n->params.serial);
     }
 
     n->nr_qpairs = n->params.max_ioqpairs + 1;
@@ -607,7 +640,8 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
     for (unsigned i = 0; i < nr_vectors; i++) {
         msix_vector_use(pci_dev, i);
     }
-    if (!nvme_accel_init_vectors(n, errp) || !nvme_accel_irqfd_init(n, errp)) {
+    if (!nvme_accel_init_vectors(n, errp) || !nvme_accel_irqfd_init(n, errp) ||
+        !nvme_accel_init_kernel(n, errp)) {
         goto err;
     }
 
@@ -666,6 +700,7 @@ static const Property nvme_accel_props[] = {
     DEFINE_PROP_LINK("iothread", NvmeAccelCtrl, params.iothread,
                      TYPE_IOTHREAD, IOThread *),
     DEFINE_PROP_STRING("accel", NvmeAccelCtrl, params.accel_str),
+    DEFINE_PROP_STRING("sysfsdev", NvmeAccelCtrl, params.sysfsdev),
 };
 
 static void nvme_accel_get_smart_warning(Object *obj, Visitor *v,
@@ -709,6 +744,7 @@ static void nvme_accel_instance_init(Object *obj)
     object_property_add(obj, "smart_critical_warning", "uint8",
                         nvme_accel_get_smart_warning,
                         nvme_accel_set_smart_warning, NULL, NULL);
+    nvme_accel_kernel_instance_init(obj);
 }
 
 static const VMStateDescription nvme_accel_vmstate = {

@@ -19,6 +19,8 @@
 #include "system/iothread.h"
 #include "block/accounting.h"
 #include "block/nvme.h"
+#include "hw/vfio/vfio-common.h"
+#include "uapi/linux/kvm-accel.h"
 #include "nvme-accel/nac-core.h"
 
 #define TYPE_NVME_ACCEL "nvme-accel"
@@ -62,6 +64,7 @@ typedef struct NvmeAccelParams {
     char        *accel_str;
     int         accel;
     QemuUUID    uuid;
+    char        *sysfsdev;      /* the kvm-accel mdev */
     IOThread    *iothread;
 } NvmeAccelParams;
 
@@ -113,6 +116,9 @@ struct NvmeAccelSQ {
     NvmeAccelRing   ring;
     uint32_t        db_val;     /* last MMIO tail, applied by the BH */
     bool            starved;    /* all requests in flight */
+    bool            in_kernel;  /* run by kvm-accel (mdev-accel-kernel.c) */
+    EventNotifier   kick;       /* the module's kick: doorbell ioeventfds */
+    bool            kick_attached;
     bool            ioeventfd_enabled;
     EventNotifier   notifier;
     QEMUBH          *bh;
@@ -129,6 +135,7 @@ struct NvmeAccelCQ {
     NvmeAccelRing   ring;
     uint32_t        db_val;     /* last MMIO head, applied by the BH */
     unsigned        nr_sqs;     /* SQs completing here */
+    bool            in_kernel;
     QEMUBH          *bh;
     QEMUTimer       *coalesce_timer;
     /* Completed requests waiting for room in the CQ. */
@@ -186,6 +193,11 @@ typedef struct NvmeAccelStats {
 
 struct NvmeAccelCtrl {
     PCIDevice       parent_obj;
+
+    VFIODevice      vdev;       /* the kvm-accel mdev, if in use */
+    bool            kernel;     /* the module is attached */
+    bool            kernel_wanted;  /* new I/O queue pairs go there */
+    struct kvm_accel_info kinfo;
 
     MemoryRegion    bar0;
     MemoryRegion    iomem;
@@ -273,6 +285,19 @@ void nvme_accel_io_quiesce(NvmeAccelCtrl *n);
 void nvme_accel_io_resume(NvmeAccelCtrl *n);
 void nvme_accel_report_db_error(NvmeAccelCtrl *n, uint8_t info);
 void nvme_accel_update_coalescing(NvmeAccelCtrl *n);
+
+/* mdev-accel-kernel.c: queue pairs in the kvm-accel module */
+bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp);
+void nvme_accel_kernel_exit(NvmeAccelCtrl *n);
+void nvme_accel_kernel_instance_init(Object *obj);
+bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
+void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
+void nvme_accel_kernel_destroy(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
+void nvme_accel_kernel_doorbell(NvmeAccelCtrl *n, uint16_t qid, bool cq,
+                                uint32_t val);
+void nvme_accel_kernel_coalescing(NvmeAccelCtrl *n);
+void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel);
+bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 
 /* mdev-accel-admin.c */
 void nvme_accel_admin_process(NvmeAccelSQ *sq);

@@ -576,7 +576,13 @@ static void test_bad_params(void)
     expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'accel': 'fast'",
                      "accel must be off, auto or kernel");
     expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'accel': 'kernel'",
-                     "accel=kernel is not available");
+                     "accel=kernel needs sysfsdev");
+    expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'accel': 'kernel', "
+                     "'sysfsdev': '/sys/bus/mdev/devices/nonexistent'",
+                     "nonexistent");
+    expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'accel': 'off', "
+                     "'sysfsdev': '/sys/bus/mdev/devices/x'",
+                     "sysfsdev is only used with accel=kernel or auto");
     /* The device still works after all that, on either drive. */
     qtest_qmp_device_add(qts, "nvme-accel", "ok0",
                          "{'drive': 'd1', 'serial': 'ok', 'accel': 'off'}");
