@@ -32,6 +32,13 @@
 #define TIMEOUT_US      (10 * 1000 * 1000)
 #define NS_WRITE_PROTECTED 0x0020  /* not in block/nvme.h */
 
+/*
+ * Kernel mode (tests/accel/): with NVME_ACCEL_TEST_SYSFSDEV (a kvm-accel
+ * mdev) and NVME_ACCEL_TEST_BDEV (a block device of DISK_SIZE bytes) set,
+ * every nvme-accel the tests start runs its I/O queues in the module.
+ */
+static const char *kernel_sysfsdev, *kernel_bdev;
+
 typedef struct TestQueue {
     uint64_t sq, cq;
     uint32_t size;
@@ -106,18 +113,36 @@ static void nvme_start_device(NvmeTest *t, const char *device,
 {
     int fd;
 
+    g_autofree char *accel = NULL;
+
     memset(t, 0, sizeof(*t));
-    fd = g_file_open_tmp("nvme-accel-XXXXXX.img", &t->disk, NULL);
-    g_assert(fd >= 0);
-    g_assert_cmpint(ftruncate(fd, DISK_SIZE), ==, 0);
-    close(fd);
+    if (kernel_sysfsdev && !device && !file) {
+        /* The module opens the block device; zero it like a new image. */
+        t->disk = g_strdup(kernel_bdev);
+        fd = open(t->disk, O_WRONLY);
+        g_assert(fd >= 0);
+        for (int i = 0; i < DISK_SIZE / MiB; i++) {
+            static const uint8_t zero[MiB];
+
+            g_assert_cmpint(write(fd, zero, MiB), ==, MiB);
+        }
+        fsync(fd);
+        close(fd);
+        accel = g_strdup_printf(",accel=kernel,sysfsdev=%s", kernel_sysfsdev);
+    } else {
+        fd = g_file_open_tmp("nvme-accel-XXXXXX.img", &t->disk, NULL);
+        g_assert(fd >= 0);
+        g_assert_cmpint(ftruncate(fd, DISK_SIZE), ==, 0);
+        close(fd);
+    }
     t->qts = qtest_initf("-machine q35 -m 512M -nodefaults "
                          "-drive id=d0,if=none,file=%s,format=raw,"
                          "cache=writeback%s "
-                         "-device %s,addr=04.0,drive=d0,serial=acc0%s",
+                         "-device %s,addr=04.0,drive=d0,serial=acc0%s%s",
                          file ? file : t->disk,
                          drive_extra ? drive_extra : "",
-                         device ? device : "nvme-accel", extra ? extra : "");
+                         device ? device : "nvme-accel", extra ? extra : "",
+                         accel ? accel : "");
     t->bus = qpci_new_pc(t->qts, NULL);
     t->dev = qpci_device_find(t->bus, QPCI_DEVFN(4, 0));
     g_assert(t->dev);
@@ -146,7 +171,9 @@ static void nvme_stop(NvmeTest *t)
     g_free(t->dev);
     qpci_free_pc(t->bus);
     qtest_quit(t->qts);
-    unlink(t->disk);
+    if (!kernel_bdev || strcmp(t->disk, kernel_bdev)) {
+        unlink(t->disk);
+    }
     g_free(t->disk);
 }
 
@@ -1329,7 +1356,11 @@ static void test_interrupts(void)
     submit(&t, 1, &c, true);
     reap(&t, 1, true);
     g_assert_false(msix_fired(&t, 1));
-    qtest_clock_step(t.qts, 30 * 1000 * 1000);
+    if (kernel_sysfsdev) {
+        g_usleep(40 * 1000);        /* the module's clock is the host's */
+    } else {
+        qtest_clock_step(t.qts, 30 * 1000 * 1000);
+    }
     g_assert_true(msix_fired(&t, 1));
     /* A vector that opts out is not coalesced. */
     g_assert_cmphex(set_feature(&t, NVME_INTERRUPT_VECTOR_CONF,
@@ -1510,6 +1541,77 @@ static void test_deep_queue(void)
     nvme_stop(&t);
 }
 
+static uint32_t qom_kernel_queues(NvmeTest *t)
+{
+    QDict *resp = qtest_qmp(t->qts, "{'execute': 'qom-get', 'arguments': "
+                            "{'path': '/machine/peripheral-anon/device[0]', "
+                            "'property': 'kernel-queues'}}");
+    uint32_t n = qdict_get_int(resp, "return");
+
+    qobject_unref(resp);
+    return n;
+}
+
+static void qom_set_kernel(NvmeTest *t, bool on)
+{
+    qtest_qmp_assert_success(t->qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': '/machine/peripheral-anon/device[0]', "
+                             "'property': 'kernel', 'value': %i}}", on);
+}
+
+/*
+ * Queues move between the module and QEMU while commands are outstanding:
+ * nothing lost, nothing repeated, data intact (kernel mode only).
+ */
+static void test_kernel_switch(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    const int rounds = 6, per_round = 40;
+    int done = 0;
+
+    if (!kernel_sysfsdev) {
+        g_test_skip("needs the kvm-accel module (tests/accel/run.sh)");
+        return;
+    }
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 64);
+    ioq(&t, 2, 64);
+    g_assert_cmpuint(qom_kernel_queues(&t), ==, 2);
+    buf = ram_alloc(&t, PG);
+    for (int r = 0; r < rounds; r++) {
+        uint16_t first = t.cid + 1;
+
+        /* Submit, switch sides with the commands outstanding, reap. */
+        for (int i = 0; i < per_round; i++) {
+            NvmeCmd c = rw(NVME_CMD_READ, i, 1);
+
+            c.dptr.prp1 = cpu_to_le64(buf);
+            submit(&t, 1 + (i & 1), &c, i >= per_round - 2);
+        }
+        qom_set_kernel(&t, r & 1);
+        g_assert_cmpuint(qom_kernel_queues(&t), ==, (r & 1) ? 2 : 0);
+        for (int i = 0; i < per_round; i++) {
+            Cqe cqe = reap(&t, 1 + (i & 1), true);
+
+            g_assert_cmphex(cqe.status, ==, 0);
+            g_assert_cmpuint((uint16_t)(cqe.cid - first), <, per_round);
+            done++;
+        }
+        /* Nothing more arrives: every command completed exactly once. */
+        g_usleep(20000);
+        for (int q = 1; q <= 2; q++) {
+            Cqe extra;
+
+            g_assert_false(cqe_peek(&t, q, &extra));
+        }
+        check_rw(&t, 1, 64 + r * 8, 8, 0, 50 + r);
+    }
+    g_assert_cmpint(done, ==, rounds * per_round);
+    nvme_stop(&t);
+}
+
 /* Hot-unplug with queues live and I/O in flight; then plug another. */
 static void test_hotplug_unplug(void)
 {
@@ -1638,6 +1740,11 @@ int main(int argc, char **argv)
         return nvme_bench(argv[2], atol(argv[3]), atoi(argv[4]));
     }
     g_test_init(&argc, &argv, NULL);
+    kernel_sysfsdev = getenv("NVME_ACCEL_TEST_SYSFSDEV");
+    kernel_bdev = getenv("NVME_ACCEL_TEST_BDEV");
+    if (!kernel_bdev) {
+        kernel_sysfsdev = NULL;
+    }
 
     qtest_add_func("/nvme-accel/pci-identity", test_pci_identity);
     qtest_add_func("/nvme-accel/reset-values", test_reset_values);
@@ -1668,6 +1775,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/iothread", test_iothread);
     qtest_add_func("/nvme-accel/hotplug-unplug", test_hotplug_unplug);
     qtest_add_func("/nvme-accel/deep-queue", test_deep_queue);
+    qtest_add_func("/nvme-accel/kernel-switch", test_kernel_switch);
 
     return g_test_run();
 }
