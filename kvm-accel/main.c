@@ -2,18 +2,23 @@
 /*
  * kvm-accel: the in-kernel I/O queue datapath of QEMU's nvme-accel device.
  *
- * For now this only loads and unloads and links the shared datapath core
- * (accel-core/), so the core is compile-checked against real kernel headers
- * on every build. The VFIO mediated device parent that QEMU opens comes in
- * a later change.
+ * QEMU emulates the NVMe controller and its admin queue and hands I/O queue
+ * pairs to this module through a VFIO mediated device (mdev.c). A worker
+ * thread per device reads the guest's submission queues from pinned guest
+ * memory (mem.c), decodes the commands with the shared datapath core
+ * (accel-core/, the same source QEMU runs), submits bios to a host block
+ * device (bdev.c), posts completions and signals interrupt eventfds
+ * (queue.c). The user ABI is include/uapi/linux/kvm-accel.h.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bio.h>
 #include <linux/build_bug.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/printk.h>
 
-#include "nvme-accel/nac-core.h"
+#include "kacc.h"
 
 /*
  * The core reads and writes these structures in guest memory as they are:
@@ -24,16 +29,51 @@ static_assert(sizeof(struct nac_sqe) == NAC_SQE_SIZE);
 static_assert(sizeof(struct nac_cqe) == NAC_CQE_SIZE);
 static_assert(sizeof(struct nac_sgl_desc) == 16);
 static_assert(sizeof(struct nac_dsm_range) == 16);
+/* The user ABI: 64-bit fields aligned, the same size on every ABI. */
+static_assert(sizeof(struct kvm_accel_info) == 56);
+static_assert(sizeof(struct kvm_accel_attach_bdev) == 40);
+static_assert(sizeof(struct kvm_accel_queue_pair) == 80);
+static_assert(sizeof(struct kvm_accel_queue_state) == 40);
+static_assert(sizeof(struct kvm_accel_stats) == 216);
+static_assert(KVM_ACCEL_IRQ_INDEX_MSIX == VFIO_PCI_MSIX_IRQ_INDEX);
+static_assert(KACC_REQ_PAGES <= BIO_MAX_VECS);
+
+unsigned int kacc_poll_usecs = 50;
+module_param_named(poll_usecs, kacc_poll_usecs, uint, 0644);
+MODULE_PARM_DESC(poll_usecs,
+		 "Microseconds the worker keeps polling its queues after the last work before it sleeps (default 50)");
+
+bool kacc_poll_io = true;
+module_param_named(poll_io, kacc_poll_io, bool, 0644);
+MODULE_PARM_DESC(poll_io,
+		 "Submit reads and writes with REQ_POLLED and poll for their completion where the block device supports it (default on)");
+
+unsigned int kacc_pin_cache_pages = 8192;
+module_param_named(pin_cache_pages, kacc_pin_cache_pages, uint, 0644);
+MODULE_PARM_DESC(pin_cache_pages,
+		 "Idle guest data pages each device keeps pinned for reuse (default 8192)");
+
+unsigned int kacc_max_devices = 16;
+module_param_named(max_devices, kacc_max_devices, uint, 0444);
+MODULE_PARM_DESC(max_devices, "Mediated devices that can be created (default 16)");
 
 static int __init kvm_accel_init(void)
 {
-	pr_info("loaded, datapath core: %u-byte SQE, %u-byte CQE\n",
-		NAC_SQE_SIZE, NAC_CQE_SIZE);
+	int ret;
+
+	ret = kacc_mdev_init();
+	if (ret) {
+		pr_err("cannot register the mdev parent: %d\n", ret);
+		return ret;
+	}
+	pr_info("loaded, datapath core: %u-byte SQE, %u-byte CQE; ABI %u\n",
+		NAC_SQE_SIZE, NAC_CQE_SIZE, KVM_ACCEL_ABI_VERSION);
 	return 0;
 }
 
 static void __exit kvm_accel_exit(void)
 {
+	kacc_mdev_exit();
 	pr_info("unloaded\n");
 }
 
@@ -42,5 +82,4 @@ module_exit(kvm_accel_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("NVMe I/O queue datapath for QEMU's nvme-accel device");
-/* The mediated device parent will need both; load them first already. */
 MODULE_SOFTDEP("pre: vfio mdev");

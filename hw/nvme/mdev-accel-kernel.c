@@ -92,6 +92,23 @@ static bool nvme_accel_kernel_handshake(NvmeAccelCtrl *n, Error **errp)
                    n->params.max_ioqpairs, n->params.max_queue_entries);
         return false;
     }
+    /*
+     * MDTS is what the guest is promised: with the module it is the
+     * module's limit unless the user chose one it can honour.
+     */
+    if (n->params.mdts == NVME_ACCEL_MDTS_AUTO) {
+        n->params.mdts = MIN(NVME_ACCEL_MDTS_DEFAULT,
+                             info.mdts >= 4096 ? 31 - clz32(info.mdts / 4096)
+                                               : 0);
+    } else if (!n->params.mdts ||
+               (4096ULL << n->params.mdts) > info.mdts) {
+        error_setg(errp, "mdts=%u asks for %s, kvm-accel moves at most %u "
+                   "KiB per command", n->params.mdts,
+                   n->params.mdts ? "more" : "no limit", info.mdts / 1024);
+        error_append_hint(errp, "Leave mdts unset to use the module's "
+                          "limit.\n");
+        return false;
+    }
     path = nvme_accel_host_device(n, errp);
     if (!path) {
         return false;

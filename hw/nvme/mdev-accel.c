@@ -426,7 +426,7 @@ static bool nvme_accel_check_params(NvmeAccelCtrl *n, Error **errp)
         error_setg(errp, "max-queue-entries must be between 2 and 65536");
         return false;
     }
-    if (p->mdts > 12) {
+    if (p->mdts > 12 && p->mdts != NVME_ACCEL_MDTS_AUTO) {
         error_setg(errp, "mdts must be between 0 (no limit) and 12 (16 MiB)");
         return false;
     }
@@ -645,6 +645,9 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
         goto err;
     }
 
+    if (n->params.mdts == NVME_ACCEL_MDTS_AUTO) {
+        n->params.mdts = NVME_ACCEL_MDTS_DEFAULT;
+    }
     nvme_accel_init_cap(n);
     n->wce_default = blk_enable_write_cache(n->blkconf.blk);
     nvme_accel_admin_init(n);
@@ -692,7 +695,8 @@ static const Property nvme_accel_props[] = {
     DEFINE_PROP_UINT32("max-ioqpairs", NvmeAccelCtrl, params.max_ioqpairs, 8),
     DEFINE_PROP_UINT32("max-queue-entries", NvmeAccelCtrl,
                        params.max_queue_entries, 1024),
-    DEFINE_PROP_UINT8("mdts", NvmeAccelCtrl, params.mdts, 7),
+    DEFINE_PROP_UINT8("mdts", NvmeAccelCtrl, params.mdts,
+                      NVME_ACCEL_MDTS_AUTO),
     DEFINE_PROP_UINT32("lba-size", NvmeAccelCtrl, params.lba_size, 512),
     DEFINE_PROP_BOOL("shadow-doorbells", NvmeAccelCtrl,
                      params.shadow_doorbells, true),

@@ -43,6 +43,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(NvmeAccelCtrl, NVME_ACCEL)
 #define NVME_ACCEL_ELPE         63      /* 0's based error log entries */
 #define NVME_ACCEL_MAX_AER_EVENTS 16
 #define NVME_ACCEL_MAX_INFLIGHT 256     /* commands in flight per SQ */
+#define NVME_ACCEL_MDTS_AUTO    0xff    /* the module's limit, else: */
+#define NVME_ACCEL_MDTS_DEFAULT 7       /* 512 KiB */
 #define NVME_ACCEL_VERSION_REG  0x00020000  /* NVMe 2.0 */
 #define NVME_ACCEL_ADM_KEEP_ALIVE 0x18
 #define NVME_ACCEL_FID_KATO     0x0f

@@ -36,6 +36,14 @@
  * written for vfio-pci MSI-X works unchanged. QEMU attaches each eventfd to
  * a KVM irqfd (MSI route), or reads it and calls msix_notify() without KVM.
  *
+ * The standard device ioctls: VFIO_DEVICE_GET_INFO reports no regions,
+ * KVM_ACCEL_NUM_IRQS interrupt indexes and VFIO_DEVICE_FLAGS_RESET;
+ * VFIO_DEVICE_RESET destroys every queue pair (as a controller reset does)
+ * and clears the coalescing settings, while the attached block device and
+ * the vector eventfds stay. Closing the device fd undoes everything: it
+ * waits for the bios in flight, unpins all guest memory and releases the
+ * block device.
+ *
  * Doorbells: with shadow doorbells (Doorbell Buffer Config) the SQ tail and
  * CQ head are read from guest memory; the guest's MMIO doorbell write (when
  * the event index asks for one) only has to wake the worker: QEMU attaches

@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kvm-accel: the block device backend.
+ *
+ * A decoded command (struct nac_req) becomes bios on the guest's own pages
+ * (pinned, zero copy) or, where the block device cannot take the guest's
+ * buffer as it is (alignment) and for Compare, on a bounce buffer. Reads
+ * and writes are submitted with REQ_POLLED when the device polls, and the
+ * worker polls them with bio_poll(); everything else completes through
+ * bi_end_io, which hands the request to the worker. One function maps block
+ * status to NVMe status. Modelled on drivers/nvme/target/io-cmd-bdev.c.
+ *
+ * Polled bios carry REQ_NOWAIT: the worker that submits them is also the
+ * only one that polls them, so it must never sleep in submit_bio() waiting
+ * for a tag that only its own polling would free. Without a tag the bio
+ * fails with BLK_STS_AGAIN and the request is submitted again later; so
+ * does a REQ_NOWAIT bio the block layer would have to split, so the second
+ * attempt goes without polling (to the interrupt-driven queues, whose tags
+ * do not depend on us).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "kacc.h"
+
+/* --- attach ------------------------------------------------------------- */
+
+/*
+ * Open the block device exclusively, with @dev as holder; *@handle is what
+ * kacc_bdev_close() needs to undo it.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+static struct block_device *kacc_bdev_open(struct kacc_dev *dev, dev_t devt,
+					   bool ro, void **handle)
+{
+	blk_mode_t mode = BLK_OPEN_READ | BLK_OPEN_EXCL |
+			  (ro ? 0 : BLK_OPEN_WRITE);
+	struct file *file = bdev_file_open_by_dev(devt, mode, dev, NULL);
+
+	if (IS_ERR(file))
+		return ERR_CAST(file);
+	*handle = file;
+	return file_bdev(file);
+}
+
+static void kacc_bdev_close(struct block_device *bdev, void *handle)
+{
+	/* Yields the exclusive claim now, not when the file is freed. */
+	bdev_fput(handle);
+}
+
+static bool kacc_bdev_polls(struct block_device *bdev)
+{
+	return (bdev_get_queue(bdev)->limits.features & BLK_FEAT_POLL) &&
+	       bdev_nowait(bdev);
+}
+#else
+static struct block_device *kacc_bdev_open(struct kacc_dev *dev, dev_t devt,
+					   bool ro, void **handle)
+{
+	fmode_t mode = FMODE_READ | FMODE_EXCL | (ro ? 0 : FMODE_WRITE);
+
+	*handle = (void *)(unsigned long)mode;
+	return blkdev_get_by_dev(devt, mode, dev);
+}
+
+static void kacc_bdev_close(struct block_device *bdev, void *handle)
+{
+	blkdev_put(bdev, (fmode_t)(unsigned long)handle);
+}
+
+static bool kacc_bdev_polls(struct block_device *bdev)
+{
+	return test_bit(QUEUE_FLAG_POLL, &bdev_get_queue(bdev)->queue_flags) &&
+	       bdev_nowait(bdev);
+}
+#endif
+
+/*
+ * Resolve @path to a block device the *caller* may open as asked: the open
+ * runs with the caller's credentials and honours nodev mounts. Claiming the
+ * device by number afterwards cannot be redirected by a path swapped in
+ * between.
+ */
+static int kacc_bdev_lookup(const char *path, bool ro, dev_t *devt)
+{
+	struct file *file = filp_open(path, ro ? O_RDONLY : O_RDWR, 0);
+	int ret = 0;
+
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	if (S_ISBLK(file_inode(file)->i_mode))
+		*devt = file_inode(file)->i_rdev;
+	else
+		ret = -ENOTBLK;
+	fput(file);
+	return ret;
+}
+
+static u32 kacc_bdev_flags(struct block_device *bdev, bool ro)
+{
+	u32 flags = KVM_ACCEL_BDEV_ATTACHED;
+
+	if (ro)
+		flags |= KVM_ACCEL_BDEV_READ_ONLY;
+	if (kacc_bdev_polls(bdev))
+		flags |= KVM_ACCEL_BDEV_POLL;
+	if (bdev_max_discard_sectors(bdev))
+		flags |= KVM_ACCEL_BDEV_DISCARD;
+	if (bdev_write_zeroes_sectors(bdev))
+		flags |= KVM_ACCEL_BDEV_WRITE_ZEROES;
+	if (bdev_write_cache(bdev))
+		flags |= KVM_ACCEL_BDEV_WRITE_CACHE;
+	return flags;
+}
+
+long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct kvm_accel_attach_bdev, pad);
+	struct kvm_accel_attach_bdev a;
+	struct block_device *bdev;
+	unsigned int shift;
+	void *handle;
+	bool ro;
+	dev_t devt;
+	char *path;
+	long ret;
+
+	if (copy_from_user(&a, arg, minsz))
+		return -EFAULT;
+	if (a.argsz < minsz || (a.flags & ~KVM_ACCEL_ATTACH_READ_ONLY) || a.pad)
+		return -EINVAL;
+	if (a.nsid < 1 || a.nsid > 0xfffffffe)
+		return -EINVAL;
+	if (a.lba_shift && (a.lba_shift < 9 || a.lba_shift > 12))
+		return -EINVAL;
+	if (dev->bdev)
+		return -EBUSY;
+	ro = a.flags & KVM_ACCEL_ATTACH_READ_ONLY;
+
+	path = strndup_user(u64_to_user_ptr(a.path), PATH_MAX);
+	if (IS_ERR(path))
+		return PTR_ERR(path);
+	ret = kacc_bdev_lookup(path, ro, &devt);
+	kfree(path);
+	if (ret)
+		return ret;
+	bdev = kacc_bdev_open(dev, devt, ro, &handle);
+	if (IS_ERR(bdev))
+		return PTR_ERR(bdev);
+
+	shift = ilog2(bdev_logical_block_size(bdev));
+	if (a.lba_shift) {
+		if (a.lba_shift < shift) {
+			ret = -EINVAL;
+			goto out_close;
+		}
+		shift = a.lba_shift;
+	}
+	if (shift > 12) {
+		ret = -EINVAL;
+		goto out_close;
+	}
+	ro = ro || bdev_read_only(bdev);
+
+	/* The worker sees the block device and the namespace together. */
+	kacc_worker_park(dev);
+	dev->bdev = bdev;
+	dev->bdev_handle = handle;
+	dev->ns.nsid = a.nsid;
+	dev->ns.lba_shift = shift;
+	dev->ns.nsze = bdev_nr_sectors(bdev) >> (shift - SECTOR_SHIFT);
+	dev->ns.read_only = ro;
+	dev->bdev_flags = kacc_bdev_flags(bdev, ro);
+	kacc_worker_unpark(dev);
+
+	a.lba_shift = shift;
+	a.nsze = dev->ns.nsze;
+	a.bdev_flags = dev->bdev_flags;
+	if (copy_to_user(arg, &a, minsz))
+		return -EFAULT;	/* attached all the same */
+	return 0;
+
+out_close:
+	kacc_bdev_close(bdev, handle);
+	return ret;
+}
+
+/* After kacc_dev_pause() or with the worker stopped. */
+void kacc_bdev_detach(struct kacc_dev *dev)
+{
+	if (!dev->bdev)
+		return;
+	kacc_bdev_close(dev->bdev, dev->bdev_handle);
+	dev->bdev = NULL;
+	dev->bdev_handle = NULL;
+	dev->bdev_flags = 0;
+	memset(&dev->ns, 0, sizeof(dev->ns));
+}
+
+/* --- status ------------------------------------------------------------- */
+
+/**
+ * kacc_blk_status_to_nvme() - the NVMe status for a failed bio
+ * @sts: the bio's status
+ * @op: what the command was
+ *
+ * Retryable conditions come without DNR, so the guest retries them.
+ *
+ * Return: an NVMe status field value (NAC_SC_* | NAC_DNR).
+ */
+u16 kacc_blk_status_to_nvme(blk_status_t sts, enum nac_op op)
+{
+	bool write = op != NAC_OP_READ && op != NAC_OP_COMPARE;
+
+	switch (sts) {
+	case BLK_STS_OK:
+		return NAC_SC_SUCCESS;
+	case BLK_STS_NOTSUPP:
+		return NAC_SC_INVALID_OPCODE | NAC_DNR;
+	case BLK_STS_NOSPC:
+		return NAC_SC_CAP_EXCEEDED | NAC_DNR;
+	case BLK_STS_TARGET:
+		return NAC_SC_LBA_RANGE | NAC_DNR;
+	case BLK_STS_OFFLINE:
+		return NAC_SC_NS_NOT_READY | NAC_DNR;
+	case BLK_STS_RESOURCE:
+	case BLK_STS_DEV_RESOURCE:
+	case BLK_STS_AGAIN:
+	case BLK_STS_TIMEOUT:
+	case BLK_STS_TRANSPORT:
+		return NAC_SC_INTERNAL;
+	case BLK_STS_MEDIUM:
+	case BLK_STS_IOERR:
+	default:
+		return write ? NAC_SC_WRITE_FAULT : NAC_SC_UNRECOVERED_READ;
+	}
+}
+
+static u16 kacc_errno_to_nvme(int err)
+{
+	return err == -ENOMEM ? NAC_SC_INTERNAL :
+			       NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
+}
+
+/* --- submission --------------------------------------------------------- */
+
+static void kacc_bio_end_io(struct bio *bio)
+{
+	struct kacc_req *req = bio->bi_private;
+	struct kacc_dev *dev = req->qp->dev;
+
+	req->bi_status = bio->bi_status;
+	/* The first completion of a batch wakes the worker. */
+	if (llist_add(&req->lnode, &dev->completed))
+		kacc_kick_worker(dev);
+}
+
+static void kacc_req_release(struct kacc_dev *dev, struct kacc_req *req)
+{
+	while (req->npins)
+		kacc_pin_put(dev, req->pins[--req->npins]);
+	kvfree(req->bounce);
+	req->bounce = NULL;
+}
+
+static void kacc_submit(struct kacc_dev *dev, struct kacc_req *req,
+			struct bio *bio)
+{
+	bio->bi_private = req;
+	bio->bi_end_io = kacc_bio_end_io;
+	req->bio = bio;
+	req->bi_status = BLK_STS_OK;
+	req->qp->nr_io++;
+	dev->nr_io++;
+	submit_bio(bio);
+}
+
+static sector_t kacc_sector(struct kacc_dev *dev, u64 lba)
+{
+	return lba << (dev->ns.lba_shift - SECTOR_SHIFT);
+}
+
+/*
+ * Can the bio use the guest's pages as they are? Every segment must meet
+ * the device's DMA alignment, and the pages must fit the request's pin
+ * array (a very fragmented SGL may not). Returns the page count or 0.
+ */
+static unsigned int kacc_direct_pages(struct kacc_dev *dev,
+				      const struct kacc_req *req)
+{
+	unsigned int mask = bdev_dma_alignment(dev->bdev);
+	unsigned int i, n = 0;
+
+	for (i = 0; i < req->r.nsg; i++) {
+		const struct nac_sg *sg = &req->r.sg[i];
+
+		if ((sg->addr | sg->len) & mask)
+			return 0;
+		n += DIV_ROUND_UP((sg->addr & ~PAGE_MASK) + sg->len, PAGE_SIZE);
+		if (n > KACC_REQ_PAGES)
+			return 0;
+	}
+	return n;
+}
+
+static int kacc_bio_add_guest(struct kacc_dev *dev, struct kacc_req *req,
+			      struct bio *bio, bool to_guest)
+{
+	unsigned int i;
+
+	for (i = 0; i < req->r.nsg; i++) {
+		u64 addr = req->r.sg[i].addr;
+		u32 left = req->r.sg[i].len;
+
+		while (left) {
+			unsigned int off = addr & ~PAGE_MASK;
+			unsigned int n = min_t(u32, left, PAGE_SIZE - off);
+			struct kacc_pin *pin;
+
+			pin = kacc_pin_get(dev, addr & PAGE_MASK, to_guest);
+			if (IS_ERR(pin))
+				return PTR_ERR(pin);
+			req->pins[req->npins++] = pin;
+			if (bio_add_page(bio, pin->page, n, off) != n)
+				return -EIO;
+			addr += n;
+			left -= n;
+		}
+	}
+	return 0;
+}
+
+static int kacc_bio_add_buf(struct bio *bio, void *buf, u32 len)
+{
+	while (len) {
+		unsigned int off = offset_in_page(buf);
+		unsigned int n = min_t(u32, len, PAGE_SIZE - off);
+		struct page *page = is_vmalloc_addr(buf) ? vmalloc_to_page(buf) :
+							   virt_to_page(buf);
+
+		if (bio_add_page(bio, page, n, off) != n)
+			return -EIO;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static bool kacc_submit_rw(struct kacc_dev *dev, struct kacc_req *req)
+{
+	struct kacc_qp *qp = req->qp;
+	bool write = req->r.op == NAC_OP_WRITE;
+	unsigned int npages = 0;
+	struct bio *bio;
+	blk_opf_t opf;
+	int ret;
+
+	opf = write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE : REQ_OP_READ;
+	if (write && req->r.fua)
+		opf |= REQ_FUA;
+	if (req->r.op != NAC_OP_COMPARE)
+		npages = kacc_direct_pages(dev, req);
+	if (!npages) {
+		req->bounce = kvmalloc(round_up(req->r.len, PAGE_SIZE),
+				       GFP_NOIO);
+		if (!req->bounce) {
+			req->status = NAC_SC_INTERNAL;
+			return false;
+		}
+		if (write && nac_sg_read(&qp->mem, req->r.sg, req->r.nsg,
+					 req->bounce, req->r.len)) {
+			req->status = NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
+			goto out_release;
+		}
+	}
+
+	bio = bio_alloc(dev->bdev, npages ?: DIV_ROUND_UP(req->r.len, PAGE_SIZE),
+			opf, GFP_NOIO);
+	bio->bi_iter.bi_sector = kacc_sector(dev, req->r.slba);
+	if (npages)
+		ret = kacc_bio_add_guest(dev, req, bio, !write);
+	else
+		ret = kacc_bio_add_buf(bio, req->bounce, req->r.len);
+	if (ret) {
+		bio_put(bio);
+		req->status = kacc_errno_to_nvme(ret);
+		goto out_release;
+	}
+	if (READ_ONCE(kacc_poll_io) && (dev->bdev_flags & KVM_ACCEL_BDEV_POLL) &&
+	    req->again < 2) {
+		bio->bi_opf |= REQ_POLLED | REQ_NOWAIT;
+		req->polled = true;
+		list_add_tail(&req->node, &dev->polled);
+	}
+	kacc_submit(dev, req, bio);
+	return true;
+
+out_release:
+	kacc_req_release(dev, req);
+	return false;
+}
+
+static bool kacc_submit_flush(struct kacc_dev *dev, struct kacc_req *req)
+{
+	kacc_submit(dev, req, bio_alloc(dev->bdev, 0,
+					REQ_OP_WRITE | REQ_PREFLUSH, GFP_NOIO));
+	return true;
+}
+
+/*
+ * Write Zeroes the device turned down (a loop device over a file system
+ * without FALLOC_FL_ZERO_RANGE): write zero pages, as blkdev_issue_zeroout()
+ * falls back to.
+ */
+static bool kacc_submit_zero_pages(struct kacc_dev *dev, struct kacc_req *req)
+{
+	sector_t sector = kacc_sector(dev, req->r.slba);
+	sector_t left = kacc_sector(dev, req->r.nlb);
+	struct bio *bio = NULL;
+
+	while (left) {
+		unsigned int vecs = min_t(sector_t, BIO_MAX_VECS,
+			DIV_ROUND_UP(left, PAGE_SIZE >> SECTOR_SHIFT));
+
+		bio = blk_next_bio(bio, dev->bdev, vecs, REQ_OP_WRITE,
+				   GFP_NOIO);
+		bio->bi_iter.bi_sector = sector;
+		while (left) {
+			unsigned int len = min_t(sector_t, left << SECTOR_SHIFT,
+						 PAGE_SIZE);
+
+			if (bio_add_page(bio, ZERO_PAGE(0), len, 0) < len)
+				break;
+			sector += len >> SECTOR_SHIFT;
+			left -= len >> SECTOR_SHIFT;
+		}
+	}
+	kacc_submit(dev, req, bio);
+	return true;
+}
+
+static bool kacc_submit_write_zeroes(struct kacc_dev *dev,
+				     struct kacc_req *req)
+{
+	struct bio *bio = NULL;
+	int ret;
+
+	if (req->zero_pages)
+		return kacc_submit_zero_pages(dev, req);
+	/* Without DEAC the blocks must stay allocated. */
+	ret = __blkdev_issue_zeroout(dev->bdev, kacc_sector(dev, req->r.slba),
+				     kacc_sector(dev, req->r.nlb), GFP_NOIO,
+				     &bio, req->r.deallocate ?
+				     0 : BLKDEV_ZERO_NOUNMAP);
+	if (ret)
+		req->status = kacc_blk_status_to_nvme(errno_to_blk_status(ret),
+						      req->r.op);
+	if (!bio)
+		return false;
+	/* The last bio of the chain completes when all of it has. */
+	kacc_submit(dev, req, bio);
+	return true;
+}
+
+static bool kacc_submit_discard(struct kacc_dev *dev, struct kacc_req *req)
+{
+	struct bio *bio = NULL;
+	u32 i;
+
+	/* Deallocation is advisory: without discard there is nothing to do. */
+	if (!bdev_max_discard_sectors(dev->bdev))
+		return false;
+	for (i = 0; i < req->r.nr_ranges; i++) {
+		const struct nac_dsm_range *r = &req->r.ranges[i];
+
+		if (r->nlb)
+			__blkdev_issue_discard(dev->bdev,
+					       kacc_sector(dev, r->slba),
+					       kacc_sector(dev, r->nlb),
+					       GFP_NOIO, &bio);
+	}
+	if (!bio)
+		return false;
+	kacc_submit(dev, req, bio);
+	return true;
+}
+
+/**
+ * kacc_bdev_submit() - start a decoded command
+ * @dev: the device
+ * @req: a request nac_cmd_decode() accepted
+ *
+ * Return: true if the request is in flight (the worker sees it again in
+ * kacc_bdev_finish()), false if it is complete already with @req->status.
+ */
+bool kacc_bdev_submit(struct kacc_dev *dev, struct kacc_req *req)
+{
+	if (!dev->bdev) {
+		req->status = NAC_SC_INVALID_NS | NAC_DNR;
+		return false;
+	}
+	switch (req->r.op) {
+	case NAC_OP_READ:
+	case NAC_OP_WRITE:
+	case NAC_OP_COMPARE:
+		return kacc_submit_rw(dev, req);
+	case NAC_OP_FLUSH:
+		return kacc_submit_flush(dev, req);
+	case NAC_OP_WRITE_ZEROES:
+		return kacc_submit_write_zeroes(dev, req);
+	case NAC_OP_DISCARD:
+		return kacc_submit_discard(dev, req);
+	case NAC_OP_NOP:
+		return false;
+	}
+	req->status = NAC_SC_INTERNAL;
+	return false;
+}
+
+/* Compare: the device's data (bounce) against the guest's buffer. */
+static u16 kacc_compare(struct kacc_req *req)
+{
+	void *host = kvmalloc(req->r.len, GFP_NOIO);
+	u16 status = NAC_SC_SUCCESS;
+
+	if (!host)
+		return NAC_SC_INTERNAL;
+	if (nac_sg_read(&req->qp->mem, req->r.sg, req->r.nsg, host, req->r.len))
+		status = NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
+	else if (memcmp(host, req->bounce, req->r.len))
+		status = NAC_SC_COMPARE_FAILURE | NAC_DNR;
+	kvfree(host);
+	return status;
+}
+
+/*
+ * In the worker, once the request's bio has completed. Returns true if the
+ * request is to be submitted again (kacc_bdev_submit()), false if it is
+ * complete with req->status.
+ */
+bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req)
+{
+	blk_status_t sts = req->bi_status;
+
+	if (req->polled) {
+		list_del(&req->node);
+		req->polled = false;
+		dev->stats.polled++;
+	}
+	bio_put(req->bio);
+	req->bio = NULL;
+	/* No tag for a REQ_NOWAIT bio; or write zeroes the device refused. */
+	if ((sts == BLK_STS_AGAIN && !req->status) ||
+	    (sts == BLK_STS_NOTSUPP && req->r.op == NAC_OP_WRITE_ZEROES &&
+	     !req->zero_pages && !req->status)) {
+		req->zero_pages |= sts == BLK_STS_NOTSUPP;
+		if (sts == BLK_STS_AGAIN && req->again < U8_MAX)
+			req->again++;
+		kacc_req_release(dev, req);
+		return true;
+	}
+	/* Deallocation the device turned down is no error either. */
+	if (req->r.op == NAC_OP_DISCARD && sts == BLK_STS_NOTSUPP)
+		sts = BLK_STS_OK;
+	if (sts) {
+		if (!req->status)
+			req->status = kacc_blk_status_to_nvme(sts, req->r.op);
+	} else if (req->bounce && !req->status) {
+		if (req->r.op == NAC_OP_READ &&
+		    nac_sg_write(&req->qp->mem, req->r.sg, req->r.nsg,
+				 req->bounce, req->r.len))
+			req->status = NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
+		else if (req->r.op == NAC_OP_COMPARE)
+			req->status = kacc_compare(req);
+	}
+	kacc_req_release(dev, req);
+	return false;
+}
+
+/*
+ * Poll the hardware queues of the polled bios in flight, once each: one
+ * bio_poll() per distinct cookie reaps everything done on that queue.
+ * Completions run kacc_bio_end_io() right here. bio_poll() called by a
+ * running task reports progress even when nothing completed, so this is
+ * "keep going" rather than "something completed": the worker must not
+ * sleep while polled bios are in flight anyway.
+ */
+bool kacc_bdev_poll(struct kacc_dev *dev)
+{
+	blk_qc_t last = BLK_QC_T_NONE;
+	struct kacc_req *req;
+	int ret = 0;
+
+	list_for_each_entry(req, &dev->polled, node) {
+		blk_qc_t cookie = READ_ONCE(req->bio->bi_cookie);
+
+		if (cookie == last)
+			continue;
+		last = cookie;
+		ret |= bio_poll(req->bio, NULL, BLK_POLL_ONESHOT);
+	}
+	return ret > 0;
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kvm-accel internals.
+ *
+ * One struct kacc_dev per mediated device. While its VFIO device fd is open
+ * it has one worker kthread that runs every queue pair (queue.c): it fetches
+ * and decodes SQEs with the shared datapath core, submits bios on pinned
+ * guest pages (bdev.c), and posts CQEs and signals interrupt eventfds when
+ * the bios complete. Guest memory is reached through VFIO (mem.c).
+ *
+ * Locking and ownership:
+ *  - dev->lock (mutex) serialises the control path: ioctls, dma_unmap,
+ *    open/close. The worker never takes it.
+ *  - Queue pair state, the request lists and the pin cache belong to the
+ *    worker. The control path changes them only while the worker is parked
+ *    (kacc_worker_park()), or after it has stopped.
+ *  - Bio completions arrive in any context and reach the worker through the
+ *    lock-free dev->completed list.
+ *  - Vector eventfds are RCU-protected: SET_IRQS swaps them while the worker
+ *    signals.
+ */
+#ifndef KVM_ACCEL_KACC_H
+#define KVM_ACCEL_KACC_H
+
+#include <linux/blk_types.h>
+#include <linux/hashtable.h>
+#include <linux/llist.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/vfio.h>
+#include <linux/version.h>
+#include <linux/wait.h>
+
+#include "nvme-accel/nac-core.h"
+#include "uapi/linux/kvm-accel.h"
+
+#define KACC_MAX_QUEUES		64
+#define KACC_MAX_QUEUE_ENTRIES	1024
+#define KACC_MAX_VECTORS	(KACC_MAX_QUEUES + 1)
+#define KACC_MAX_MDTS		(256 * 1024)
+/* Guest pages one command can touch: MDTS, plus a partial first and last. */
+#define KACC_REQ_PAGES		((KACC_MAX_MDTS >> PAGE_SHIFT) + 2)
+/* SQEs fetched from one queue before the worker turns to the next. */
+#define KACC_QP_BUDGET		32
+
+/* Module parameters (main.c). */
+extern unsigned int kacc_poll_usecs;
+extern bool kacc_poll_io;
+extern unsigned int kacc_pin_cache_pages;
+extern unsigned int kacc_max_devices;
+
+/* Guest memory pinned for as long as a queue pair exists. */
+struct kacc_ring {
+	u64 iova;		/* page aligned */
+	u64 len;		/* npages << PAGE_SHIFT */
+	unsigned int npages;
+	struct page **pages;
+};
+
+/* A guest data page in the pin cache (mem.c). */
+struct kacc_pin {
+	struct hlist_node hnode;
+	struct list_head lru;	/* on dev->pin_lru while unused */
+	u64 iova;		/* page aligned */
+	struct page *page;
+	unsigned int users;	/* requests using it */
+	bool writable;
+};
+
+/* Wait-queue entry on an eventfd that wakes the worker (vhost_poll). */
+struct kacc_kick {
+	struct kacc_dev *dev;
+	struct file *file;
+	struct eventfd_ctx *ctx;
+	wait_queue_head_t *wqh;
+	wait_queue_entry_t wait;
+	poll_table pt;
+};
+
+struct kacc_req {
+	struct nac_req r;
+	struct kacc_qp *qp;
+	struct bio *bio;
+	struct llist_node lnode;	/* dev->completed */
+	struct list_head node;		/* dev->polled, qp->retry, qp->done */
+	u64 start_ns;
+	u16 status;
+	blk_status_t bi_status;
+	bool polled;			/* REQ_POLLED | REQ_NOWAIT */
+	bool zero_pages;		/* write zeroes by writing zero pages */
+	u8 again;			/* BLK_STS_AGAIN so far */
+	void *bounce;			/* data copied, not mapped */
+	unsigned int npins;
+	struct kacc_pin *pins[KACC_REQ_PAGES];
+};
+
+/* qp->flags */
+enum {
+	KACC_QP_QUIESCED,	/* QUIESCE: no fetching */
+	KACC_QP_STOPPING,	/* being destroyed: no fetching */
+	KACC_QP_BROKEN,		/* guest memory gone: not touched again */
+	KACC_QP_DB_ERROR,	/* an invalid doorbell value was seen */
+};
+
+/* qp->db_pending: doorbell values forwarded by KVM_ACCEL_DOORBELL */
+#define KACC_DB_SQ	1
+#define KACC_DB_CQ	2
+
+struct kacc_qp {
+	struct kacc_dev *dev;
+	u16 qid;
+	unsigned long flags;
+	struct nac_sq sq;
+	struct nac_cq cq;
+	struct nac_ctrl ctrl;
+	struct nac_mem mem;
+	struct kacc_ring sq_ring;
+	struct kacc_ring cq_ring;
+	struct kacc_ring shadow[4];	/* pages of the shadow doorbells */
+	unsigned int nshadow;
+	struct kacc_kick kick;
+	bool has_kick;
+
+	struct kacc_req *reqs;
+	struct nac_sg *sg;
+	struct kacc_req **free;		/* stack of idle requests */
+	unsigned int nr_free;
+	struct list_head retry;		/* to submit again (no tag, ...) */
+	struct list_head done;		/* complete, CQE not posted yet */
+	unsigned int outstanding;	/* fetched, CQE not posted yet */
+	unsigned int nr_io;		/* at the block layer */
+	u64 irq_deadline;		/* coalescing: ns, 0 if none */
+	bool sq_shadow_bad;		/* an invalid shadow value, counted */
+	bool cq_shadow_bad;
+
+	atomic_t db_pending;		/* KACC_DB_* */
+	u32 db_sq;
+	u32 db_cq;
+};
+
+struct kacc_stats {
+	u64 commands, reads, writes, bytes_read, bytes_written, errors;
+	u64 irqs, polled, db_errors;
+	u64 lat_hist[KVM_ACCEL_LAT_BUCKETS];
+};
+
+/* dev->wflags */
+enum {
+	KACC_DEV_KICK,		/* something to look at: do not sleep */
+};
+
+struct kacc_dev {
+	struct vfio_device vdev;	/* first: vfio_alloc_device() */
+	struct mutex lock;
+	struct task_struct *worker;	/* while open */
+	unsigned long wflags;
+	bool paused;			/* no fetching on any queue */
+	wait_queue_head_t idle_wq;	/* control path waits for the worker */
+	unsigned int nr_io;		/* worker; control reads it */
+
+	struct llist_head completed;	/* bios done, from bi_end_io */
+	struct list_head polled;	/* REQ_POLLED bios in flight */
+	struct kacc_qp __rcu *qps[KACC_MAX_QUEUES + 1]; /* [0] unused */
+	unsigned int next_qid;		/* round robin start */
+	struct nac_dsm_range *dsm_ranges; /* decode scratch, worker only */
+
+	struct eventfd_ctx __rcu *vectors[KACC_MAX_VECTORS];
+	DECLARE_BITMAP(nocoalesce, KACC_MAX_VECTORS);
+	u8 aggr_thr;
+	u8 aggr_time;
+
+	/* Backend (bdev.c). */
+	struct block_device *bdev;
+	void *bdev_handle;		/* struct file (6.8+) or mode (6.1) */
+	struct nac_ns ns;
+	u32 bdev_flags;			/* KVM_ACCEL_BDEV_* */
+
+	/*
+	 * The range of the last dma_unmap: VFIO checks for pins again after
+	 * the callback and BUG()s if they keep coming back, so nothing in it
+	 * is pinned until fence_until (jiffies). Set with the worker parked.
+	 */
+	u64 fence_iova;
+	u64 fence_len;
+	unsigned long fence_until;
+
+	/* Pin cache (mem.c), worker only. */
+	DECLARE_HASHTABLE(pin_hash, 10);
+	struct list_head pin_lru;
+	unsigned int nr_pins;
+
+	struct kacc_stats stats;	/* worker */
+	atomic64_t kicks;		/* kick eventfd wake-ups */
+};
+
+static inline struct kacc_dev *to_kacc(struct vfio_device *vdev)
+{
+	return container_of(vdev, struct kacc_dev, vdev);
+}
+
+/* Compatibility with the 6.1 kernels we also build for. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 8, 0)
+#define kacc_eventfd_signal(ctx)	eventfd_signal(ctx, 1)
+#else
+#define kacc_eventfd_signal(ctx)	eventfd_signal(ctx)
+#endif
+
+/* mdev.c */
+int kacc_mdev_init(void);
+void kacc_mdev_exit(void);
+
+/* mem.c */
+int kacc_ring_pin(struct kacc_dev *dev, struct kacc_ring *ring, u64 gpa,
+		  u64 len, bool writable);
+void kacc_ring_unpin(struct kacc_dev *dev, struct kacc_ring *ring);
+bool kacc_ring_overlaps(const struct kacc_ring *ring, u64 iova, u64 len);
+extern const struct nac_mem_ops kacc_mem_ops;
+struct kacc_pin *kacc_pin_get(struct kacc_dev *dev, u64 iova, bool write);
+void kacc_pin_put(struct kacc_dev *dev, struct kacc_pin *pin);
+void kacc_pins_drop(struct kacc_dev *dev, u64 iova, u64 len);
+void kacc_dma_unmap(struct vfio_device *vdev, u64 iova, u64 len);
+
+/* queue.c */
+int kacc_worker_start(struct kacc_dev *dev);
+void kacc_worker_stop(struct kacc_dev *dev);
+void kacc_worker_park(struct kacc_dev *dev);
+void kacc_worker_unpark(struct kacc_dev *dev);
+void kacc_dev_pause(struct kacc_dev *dev);
+void kacc_dev_resume(struct kacc_dev *dev);
+void kacc_kick_worker(struct kacc_dev *dev);
+void kacc_qp_destroy_all(struct kacc_dev *dev);
+void kacc_qp_unmap(struct kacc_dev *dev, u64 iova, u64 len);
+long kacc_ioctl_create_qp(struct kacc_dev *dev, void __user *arg);
+long kacc_ioctl_destroy_qp(struct kacc_dev *dev, void __user *arg);
+long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg);
+long kacc_ioctl_queue_state(struct kacc_dev *dev, void __user *arg, bool set);
+long kacc_ioctl_coalescing(struct kacc_dev *dev, void __user *arg);
+long kacc_ioctl_doorbell(struct kacc_dev *dev, void __user *arg);
+long kacc_ioctl_stats(struct kacc_dev *dev, void __user *arg);
+void kacc_vectors_clear(struct kacc_dev *dev);
+int kacc_vectors_set(struct kacc_dev *dev, u32 flags, unsigned int start,
+		     unsigned int count, void *data);
+
+/* bdev.c */
+long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg);
+void kacc_bdev_detach(struct kacc_dev *dev);
+bool kacc_bdev_submit(struct kacc_dev *dev, struct kacc_req *req);
+bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req);
+bool kacc_bdev_poll(struct kacc_dev *dev);
+u16 kacc_blk_status_to_nvme(blk_status_t sts, enum nac_op op);
+
+#endif /* KVM_ACCEL_KACC_H */

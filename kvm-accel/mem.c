@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kvm-accel: guest memory.
+ *
+ * The guest's RAM is mapped into the device's VFIO container by QEMU (IOVA
+ * = guest physical address). We reach it three ways:
+ *
+ *  - queue rings and the pages of shadow doorbells, touched on every
+ *    command, are pinned once when the queue pair is created
+ *    (vfio_pin_pages) and accessed through kmap_local_page();
+ *  - data pages, which bios need as struct page, go through a small pin
+ *    cache: a page stays pinned after its I/O, up to pin_cache_pages idle
+ *    pages, so a guest that reuses its buffers pins nothing per command;
+ *  - everything else the datapath core reads or writes (PRP lists, SGL
+ *    segments, DSM ranges, bounce copies) goes through vfio_dma_rw().
+ *
+ * When QEMU unmaps a range (the guest's memory map changed, or it is going
+ * away), VFIO calls kacc_dma_unmap() and insists that every pin inside the
+ * range is gone when we return: we stop fetching, wait for the bios in
+ * flight, stop for good the queues whose rings were in the range, and unpin.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/highmem.h>
+#include <linux/jiffies.h>
+#include <linux/iommu.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+
+#include "kacc.h"
+
+/* VFIO re-checks at once; 50 ms is ample even for a loaded machine. */
+#define KACC_FENCE_JIFFIES	(HZ / 20)
+
+/* Do [a, a + alen) and [b, b + blen) intersect? Lengths are non-zero. */
+static bool kacc_ranges_overlap(u64 a, u64 alen, u64 b, u64 blen)
+{
+	return a <= b + (blen - 1) && b <= a + (alen - 1);
+}
+
+/*
+ * Is [@iova, @iova + @len) in a range that was just unmapped? VFIO drops
+ * iommu->lock to call kacc_dma_unmap() and takes it again to remove the
+ * mapping; a guest racing I/O into the range must not get its pages pinned
+ * again in between, or VFIO calls us again and gives up with BUG() after
+ * ten rounds. The fence holds for a moment only, so a range QEMU maps again
+ * (PAM, memory hot-plug) becomes usable.
+ */
+static bool kacc_fenced(struct kacc_dev *dev, u64 iova, u64 len)
+{
+	return dev->fence_len && time_before(jiffies, dev->fence_until) &&
+	       kacc_ranges_overlap(dev->fence_iova, dev->fence_len, iova, len);
+}
+
+/* --- rings: pinned for the queue's lifetime ------------------------------ */
+
+int kacc_ring_pin(struct kacc_dev *dev, struct kacc_ring *ring, u64 gpa,
+		  u64 len, bool writable)
+{
+	int prot = IOMMU_READ | (writable ? IOMMU_WRITE : 0);
+	unsigned int done, n;
+	int ret;
+
+	if (!len || gpa + len < gpa)
+		return -EINVAL;
+	if (kacc_fenced(dev, gpa, len))
+		return -EFAULT;
+	ring->iova = gpa & PAGE_MASK;
+	ring->npages = DIV_ROUND_UP(gpa + len - ring->iova, PAGE_SIZE);
+	ring->len = (u64)ring->npages << PAGE_SHIFT;
+	ring->pages = kvcalloc(ring->npages, sizeof(*ring->pages), GFP_KERNEL);
+	if (!ring->pages)
+		return -ENOMEM;
+	for (done = 0; done < ring->npages; done += n) {
+		n = min_t(unsigned int, ring->npages - done,
+			  VFIO_PIN_PAGES_MAX_ENTRIES);
+		ret = vfio_pin_pages(&dev->vdev,
+				     ring->iova + ((u64)done << PAGE_SHIFT), n,
+				     prot, ring->pages + done);
+		if (ret != n)
+			goto out_unpin;
+	}
+	return 0;
+
+out_unpin:
+	/* VFIO pins all or nothing per call: undo the earlier calls. */
+	if (done)
+		vfio_unpin_pages(&dev->vdev, ring->iova, done);
+	kvfree(ring->pages);
+	ring->pages = NULL;
+	/* Not mapped (-EINVAL) or mapped without write access (-EPERM). */
+	return ret < 0 && ret != -EINVAL && ret != -EPERM ? ret : -EFAULT;
+}
+
+void kacc_ring_unpin(struct kacc_dev *dev, struct kacc_ring *ring)
+{
+	unsigned int done, n;
+
+	if (!ring->pages)
+		return;
+	for (done = 0; done < ring->npages; done += n) {
+		n = min_t(unsigned int, ring->npages - done,
+			  VFIO_PIN_PAGES_MAX_ENTRIES);
+		vfio_unpin_pages(&dev->vdev,
+				 ring->iova + ((u64)done << PAGE_SHIFT), n);
+	}
+	kvfree(ring->pages);
+	ring->pages = NULL;
+}
+
+bool kacc_ring_overlaps(const struct kacc_ring *ring, u64 iova, u64 len)
+{
+	return ring->pages && len &&
+	       kacc_ranges_overlap(ring->iova, ring->len, iova, len);
+}
+
+/*
+ * Copy within one page. Dword accesses are single loads and stores: a
+ * shadow doorbell or the CQE's CID/status/phase dword must never tear.
+ */
+static void kacc_copy(void *mem, void *buf, unsigned int len, bool write)
+{
+	if (len == 4 && IS_ALIGNED((unsigned long)mem, 4)) {
+		u32 v;
+
+		if (write) {
+			memcpy(&v, buf, 4);
+			WRITE_ONCE(*(u32 *)mem, v);
+		} else {
+			v = READ_ONCE(*(u32 *)mem);
+			memcpy(buf, &v, 4);
+		}
+	} else if (write) {
+		memcpy(mem, buf, len);
+	} else {
+		memcpy(buf, mem, len);
+	}
+}
+
+/* 0 if the ring covers the whole access, -ENOENT if it does not. */
+static int kacc_ring_rw(const struct kacc_ring *ring, u64 gpa, void *buf,
+			u32 len, bool write)
+{
+	u64 off;
+
+	if (!ring->pages || gpa < ring->iova || gpa - ring->iova >= ring->len ||
+	    len > ring->len - (gpa - ring->iova))
+		return -ENOENT;
+	off = gpa - ring->iova;
+	while (len) {
+		unsigned int poff = offset_in_page(off);
+		unsigned int n = min_t(u32, len, PAGE_SIZE - poff);
+		void *va = kmap_local_page(ring->pages[off >> PAGE_SHIFT]);
+
+		kacc_copy(va + poff, buf, n, write);
+		kunmap_local(va);
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* --- struct nac_mem_ops for the core: opaque is the queue pair ---------- */
+
+static int kacc_mem_rw(struct kacc_qp *qp, u64 gpa, void *buf, u32 len,
+		       bool write)
+{
+	unsigned int i;
+
+	if (!kacc_ring_rw(&qp->sq_ring, gpa, buf, len, write) ||
+	    !kacc_ring_rw(&qp->cq_ring, gpa, buf, len, write))
+		return 0;
+	for (i = 0; i < qp->nshadow; i++)
+		if (!kacc_ring_rw(&qp->shadow[i], gpa, buf, len, write))
+			return 0;
+	/* Not pinned: PRP lists, SGL segments, DSM ranges, bounce data. */
+	if (!len || gpa + len < gpa)
+		return -EFAULT;
+	return vfio_dma_rw(&qp->dev->vdev, gpa, buf, len, write) ? -EFAULT : 0;
+}
+
+static int kacc_mem_read(void *opaque, uint64_t gpa, void *buf, uint32_t len)
+{
+	return kacc_mem_rw(opaque, gpa, buf, len, false);
+}
+
+static int kacc_mem_write(void *opaque, uint64_t gpa, const void *buf,
+			  uint32_t len)
+{
+	return kacc_mem_rw(opaque, gpa, (void *)buf, len, true);
+}
+
+/*
+ * No .translate: data segments are pinned page by page when the bio is
+ * built, and a page that cannot be pinned fails the command with Data
+ * Transfer Error there.
+ */
+const struct nac_mem_ops kacc_mem_ops = {
+	.read = kacc_mem_read,
+	.write = kacc_mem_write,
+};
+
+/* --- the pin cache for data pages (worker only) ------------------------- */
+
+static void kacc_pin_evict(struct kacc_dev *dev, struct kacc_pin *pin)
+{
+	hash_del(&pin->hnode);
+	list_del(&pin->lru);
+	vfio_unpin_pages(&dev->vdev, pin->iova, 1);
+	dev->nr_pins--;
+	kfree(pin);
+}
+
+/*
+ * Pin the guest page at @iova (page aligned) for a request; @write: the
+ * device will write it (a read command). ERR_PTR(-EFAULT) if it is not
+ * guest memory we may use that way.
+ */
+struct kacc_pin *kacc_pin_get(struct kacc_dev *dev, u64 iova, bool write)
+{
+	struct kacc_pin *pin;
+	int ret;
+
+	hash_for_each_possible(dev->pin_hash, pin, hnode, iova) {
+		if (pin->iova != iova)
+			continue;
+		if (write && !pin->writable)
+			return ERR_PTR(-EFAULT);
+		if (!pin->users++)
+			list_del_init(&pin->lru);
+		return pin;
+	}
+
+	if (kacc_fenced(dev, iova, PAGE_SIZE))
+		return ERR_PTR(-EFAULT);
+	pin = kmalloc(sizeof(*pin), GFP_NOIO);
+	if (!pin)
+		return ERR_PTR(-ENOMEM);
+	/* Writable if the mapping allows, so later reads can use it too. */
+	pin->writable = true;
+	ret = vfio_pin_pages(&dev->vdev, iova, 1, IOMMU_READ | IOMMU_WRITE,
+			     &pin->page);
+	if (ret == -EPERM && !write) {
+		pin->writable = false;
+		ret = vfio_pin_pages(&dev->vdev, iova, 1, IOMMU_READ,
+				     &pin->page);
+	}
+	if (ret != 1) {
+		kfree(pin);
+		return ERR_PTR(ret == -ENOMEM ? -ENOMEM : -EFAULT);
+	}
+	pin->iova = iova;
+	pin->users = 1;
+	INIT_LIST_HEAD(&pin->lru);
+	hash_add(dev->pin_hash, &pin->hnode, iova);
+	dev->nr_pins++;
+	return pin;
+}
+
+void kacc_pin_put(struct kacc_dev *dev, struct kacc_pin *pin)
+{
+	if (--pin->users)
+		return;
+	list_add_tail(&pin->lru, &dev->pin_lru);
+	/* Over the limit: let the least recently used idle pages go. */
+	while (dev->nr_pins > READ_ONCE(kacc_pin_cache_pages) &&
+	       !list_empty(&dev->pin_lru))
+		kacc_pin_evict(dev, list_first_entry(&dev->pin_lru,
+						     struct kacc_pin, lru));
+}
+
+/* Unpin cached pages in [@iova, @iova + @len); no request may use them. */
+void kacc_pins_drop(struct kacc_dev *dev, u64 iova, u64 len)
+{
+	struct hlist_node *tmp;
+	struct kacc_pin *pin;
+	unsigned int bkt;
+
+	hash_for_each_safe(dev->pin_hash, bkt, tmp, pin, hnode) {
+		if (!kacc_ranges_overlap(pin->iova, PAGE_SIZE, iova, len))
+			continue;
+		if (WARN_ON_ONCE(pin->users))
+			continue;
+		kacc_pin_evict(dev, pin);
+	}
+}
+
+/*
+ * vfio_device_ops.dma_unmap: QEMU unmapped [@iova, @iova + @len) from the
+ * container; VFIO retries a few times and then BUG()s if we still hold a
+ * pin in there, so this must not fail.
+ */
+void kacc_dma_unmap(struct vfio_device *vdev, u64 iova, u64 len)
+{
+	struct kacc_dev *dev = to_kacc(vdev);
+
+	if (!len)
+		return;
+	mutex_lock(&dev->lock);
+	if (dev->worker) {
+		kacc_dev_pause(dev);
+		dev->fence_iova = iova;
+		dev->fence_len = len;
+		dev->fence_until = jiffies + KACC_FENCE_JIFFIES;
+		kacc_qp_unmap(dev, iova, len);
+		kacc_pins_drop(dev, iova, len);
+		kacc_dev_resume(dev);
+	}
+	mutex_unlock(&dev->lock);
+}

@@ -1,0 +1,1126 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kvm-accel: queue pairs, the worker, interrupts.
+ *
+ * One worker kthread per open device runs all its queue pairs, round robin,
+ * at most KACC_QP_BUDGET commands from one queue before turning to the next:
+ *
+ *   reap completed bios -> post CQEs (phase tag, CQ full check) -> decide
+ *   the interrupt (coalescing, shadow head) -> read the SQ tail (shadow
+ *   doorbell or a forwarded MMIO value) -> fetch, decode, submit.
+ *
+ * While there is work it loops; when there is none it keeps polling for
+ * poll_usecs, then publishes the SQ event indexes (so the guest rings its
+ * doorbell for the next command), re-checks, and sleeps until a kick
+ * eventfd, a completed bio, a doorbell ioctl or a coalescing deadline wakes
+ * it. This is vhost's shape: a wait-queue entry on each kick eventfd does
+ * nothing but wake the worker.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/eventfd.h>
+#include <linux/file.h>
+#include <linux/hrtimer.h>
+#include <linux/kthread.h>
+#include <linux/ktime.h>
+#include <linux/log2.h>
+#include <linux/sched.h>
+#include <linux/sched/stat.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "kacc.h"
+
+/* The worker's view of a queue slot: it only changes while it is parked. */
+static struct kacc_qp *kacc_qp_at(struct kacc_dev *dev, unsigned int qid)
+{
+	return rcu_dereference_protected(dev->qps[qid], true);
+}
+
+/* The control path's view, under dev->lock. */
+static struct kacc_qp *kacc_qp_lookup(struct kacc_dev *dev, unsigned int qid)
+{
+	if (qid < 1 || qid > KACC_MAX_QUEUES)
+		return NULL;
+	return rcu_dereference_protected(dev->qps[qid],
+					 lockdep_is_held(&dev->lock));
+}
+
+/* --- waking the worker -------------------------------------------------- */
+
+void kacc_kick_worker(struct kacc_dev *dev)
+{
+	set_bit(KACC_DEV_KICK, &dev->wflags);
+	wake_up_process(dev->worker);
+}
+
+static int kacc_kick_wakeup(wait_queue_entry_t *wait, unsigned int mode,
+			    int sync, void *key)
+{
+	struct kacc_kick *kick = container_of(wait, struct kacc_kick, wait);
+	u64 cnt;
+
+	/* EPOLLOUT wake-ups (someone read the eventfd) are not for us. */
+	if (!(key_to_poll(key) & EPOLLIN))
+		return 0;
+	/* Called under the eventfd's wait-queue lock, as KVM's irqfd does. */
+	eventfd_ctx_do_read(kick->ctx, &cnt);
+	atomic64_inc(&kick->dev->kicks);
+	kacc_kick_worker(kick->dev);
+	return 0;
+}
+
+static void kacc_kick_queue_proc(struct file *file, wait_queue_head_t *wqh,
+				 poll_table *pt)
+{
+	struct kacc_kick *kick = container_of(pt, struct kacc_kick, pt);
+
+	kick->wqh = wqh;
+	add_wait_queue(wqh, &kick->wait);
+}
+
+static int kacc_kick_attach(struct kacc_dev *dev, struct kacc_kick *kick,
+			    int fd)
+{
+	__poll_t mask;
+	int ret;
+
+	kick->dev = dev;
+	kick->file = fget(fd);
+	if (!kick->file)
+		return -EBADF;
+	kick->ctx = eventfd_ctx_fileget(kick->file);
+	if (IS_ERR(kick->ctx)) {
+		ret = PTR_ERR(kick->ctx);
+		goto out_fput;
+	}
+	init_waitqueue_func_entry(&kick->wait, kacc_kick_wakeup);
+	init_poll_funcptr(&kick->pt, kacc_kick_queue_proc);
+	kick->wqh = NULL;
+	mask = vfs_poll(kick->file, &kick->pt);
+	if (!kick->wqh) {
+		ret = -EINVAL;
+		goto out_ctx;
+	}
+	if (mask & EPOLLIN)
+		kacc_kick_worker(dev);
+	return 0;
+
+out_ctx:
+	eventfd_ctx_put(kick->ctx);
+out_fput:
+	fput(kick->file);
+	return ret;
+}
+
+static void kacc_kick_detach(struct kacc_kick *kick)
+{
+	remove_wait_queue(kick->wqh, &kick->wait);
+	eventfd_ctx_put(kick->ctx);
+	fput(kick->file);
+}
+
+/* --- interrupts --------------------------------------------------------- */
+
+static bool kacc_signal(struct kacc_dev *dev, u16 vector)
+{
+	struct eventfd_ctx *ctx;
+
+	rcu_read_lock();
+	ctx = rcu_dereference(dev->vectors[vector]);
+	if (ctx)
+		kacc_eventfd_signal(ctx);
+	rcu_read_unlock();
+	return ctx;
+}
+
+static void kacc_qp_irq(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
+{
+	u64 deadline = 0;
+
+	switch (nac_cq_irq(&qp->cq, &qp->mem, now, &deadline)) {
+	case NAC_IRQ_NOW:
+		qp->irq_deadline = 0;
+		if (kacc_signal(dev, qp->cq.vector))
+			dev->stats.irqs++;
+		break;
+	case NAC_IRQ_DEFER:
+		qp->irq_deadline = deadline;
+		break;
+	case NAC_IRQ_NONE:
+		qp->irq_deadline = 0;
+		break;
+	}
+}
+
+void kacc_vectors_clear(struct kacc_dev *dev)
+{
+	struct eventfd_ctx *old[KACC_MAX_VECTORS];
+	unsigned int i;
+
+	for (i = 0; i < KACC_MAX_VECTORS; i++)
+		old[i] = rcu_replace_pointer(dev->vectors[i], NULL,
+					     lockdep_is_held(&dev->lock));
+	synchronize_rcu();
+	for (i = 0; i < KACC_MAX_VECTORS; i++)
+		if (old[i])
+			eventfd_ctx_put(old[i]);
+}
+
+/*
+ * VFIO_DEVICE_SET_IRQS on the MSI-X index, already checked by
+ * vfio_set_irqs_validate_and_prepare(): [start, start + count) is in range
+ * and @data holds count bools or fds.
+ */
+int kacc_vectors_set(struct kacc_dev *dev, u32 flags, unsigned int start,
+		     unsigned int count, void *data)
+{
+	struct eventfd_ctx **ctx;
+	unsigned int i;
+	int ret = 0;
+
+	if ((flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) != VFIO_IRQ_SET_ACTION_TRIGGER)
+		return -EINVAL;
+	if (flags & (VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_DATA_BOOL)) {
+		if (!count && (flags & VFIO_IRQ_SET_DATA_NONE)) {
+			kacc_vectors_clear(dev);
+			return 0;
+		}
+		for (i = 0; i < count; i++)
+			if ((flags & VFIO_IRQ_SET_DATA_NONE) || ((u8 *)data)[i])
+				kacc_signal(dev, start + i);
+		return 0;
+	}
+
+	/* Eventfds: take them all first, so a bad fd changes nothing. */
+	ctx = kcalloc(count, sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	for (i = 0; i < count; i++) {
+		s32 fd = ((s32 *)data)[i];
+
+		if (fd < 0)
+			continue;
+		ctx[i] = eventfd_ctx_fdget(fd);
+		if (IS_ERR(ctx[i])) {
+			ret = PTR_ERR(ctx[i]);
+			ctx[i] = NULL;
+			goto out_put;
+		}
+	}
+	for (i = 0; i < count; i++)
+		ctx[i] = rcu_replace_pointer(dev->vectors[start + i], ctx[i],
+					     lockdep_is_held(&dev->lock));
+	synchronize_rcu();
+out_put:
+	for (i = 0; i < count; i++)
+		if (ctx[i])
+			eventfd_ctx_put(ctx[i]);
+	kfree(ctx);
+	return ret;
+}
+
+/* --- the datapath ------------------------------------------------------- */
+
+static void kacc_qp_db_error(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	set_bit(KACC_QP_DB_ERROR, &qp->flags);
+	dev->stats.db_errors++;
+	pr_debug("queue %u: invalid doorbell value\n", qp->qid);
+}
+
+/* A bogus shadow value stays in memory: count it once, not every pass. */
+static void kacc_qp_shadow_status(struct kacc_dev *dev, struct kacc_qp *qp,
+				  bool *bad, int ret)
+{
+	if (ret == -EINVAL && !*bad)
+		kacc_qp_db_error(dev, qp);
+	*bad = ret == -EINVAL;
+}
+
+static void kacc_qp_read_sq_shadow(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	if (qp->sq.shadow_db)
+		kacc_qp_shadow_status(dev, qp, &qp->sq_shadow_bad,
+				      nac_sq_read_shadow(&qp->sq, &qp->mem));
+}
+
+static void kacc_qp_read_cq_shadow(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	if (qp->cq.shadow_db)
+		kacc_qp_shadow_status(dev, qp, &qp->cq_shadow_bad,
+				      nac_cq_read_shadow(&qp->cq, &qp->mem));
+}
+
+static void kacc_account(struct kacc_dev *dev, struct kacc_req *req, u64 now)
+{
+	struct kacc_stats *s = &dev->stats;
+	u64 us = (now - req->start_ns) / NSEC_PER_USEC;
+
+	s->commands++;
+	if (req->status)
+		s->errors++;
+	else if (req->r.op == NAC_OP_READ)
+		s->reads++, s->bytes_read += req->r.len;
+	else if (req->r.op == NAC_OP_WRITE)
+		s->writes++, s->bytes_written += req->r.len;
+	s->lat_hist[us ? min_t(unsigned int, ilog2(us),
+			       KVM_ACCEL_LAT_BUCKETS - 1) : 0]++;
+}
+
+/* Post what fits, oldest first; true if anything was posted. */
+static bool kacc_qp_post(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	struct kacc_req *req, *tmp;
+	u64 now = ktime_get_ns();
+	bool posted = false;
+
+	kacc_qp_read_cq_shadow(dev, qp);
+	list_for_each_entry_safe(req, tmp, &qp->done, node) {
+		struct nac_cqe cqe = {
+			.sq_head = qp->sq.head,
+			.sq_id = qp->qid,
+			.cid = req->r.cid,
+			.status = req->status,
+		};
+		int ret = nac_cq_post(&qp->cq, &qp->mem, &cqe);
+
+		if (ret == -EBUSY) {
+			/* Full: have the guest ring the head doorbell. */
+			if (qp->cq.eventidx) {
+				__le32 ei = cpu_to_le32(qp->cq.head);
+
+				qp->mem.ops->write(qp, qp->cq.eventidx, &ei, 4);
+			}
+			break;
+		}
+		list_del(&req->node);
+		kacc_account(dev, req, now);
+		qp->free[qp->nr_free++] = req;
+		qp->outstanding--;
+		posted = true;
+	}
+	if (posted)
+		kacc_qp_irq(dev, qp, now);
+	return posted;
+}
+
+/* Fetch, decode and submit up to a budget of commands. */
+static bool kacc_qp_fetch(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	struct blk_plug plug;
+	struct nac_sqe sqe;
+	unsigned int n = 0;
+
+	kacc_qp_read_sq_shadow(dev, qp);
+	if (nac_sq_empty(&qp->sq) || !qp->nr_free)
+		return false;
+
+	blk_start_plug(&plug);
+	while (n < KACC_QP_BUDGET && qp->nr_free && !nac_sq_empty(&qp->sq)) {
+		struct kacc_req *req = qp->free[qp->nr_free - 1];
+
+		/* The ring is pinned: this cannot fail, but never trust it. */
+		if (nac_sq_fetch(&qp->sq, &qp->mem, &sqe)) {
+			set_bit(KACC_QP_BROKEN, &qp->flags);
+			break;
+		}
+		qp->nr_free--;
+		qp->outstanding++;
+		n++;
+		req->start_ns = ktime_get_ns();
+		req->zero_pages = false;
+		req->again = 0;
+		/* No namespace yet: the core would take NSID 0 for it. */
+		if (unlikely(!dev->ns.nsid)) {
+			req->r.cid = sqe.cid;
+			req->status = NAC_SC_INVALID_NS | NAC_DNR;
+		} else {
+			req->status = nac_cmd_decode(&qp->ctrl, &dev->ns,
+						     &qp->mem, &sqe, &req->r);
+		}
+		if (req->status || !kacc_bdev_submit(dev, req))
+			list_add_tail(&req->node, &qp->done);
+	}
+	blk_finish_plug(&plug);
+	return n > 0;
+}
+
+/* Requests the block layer sent back (no tag): submit them again. */
+static bool kacc_qp_retry(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	struct kacc_req *req, *tmp;
+	struct blk_plug plug;
+	LIST_HEAD(list);
+
+	list_splice_init(&qp->retry, &list);
+	blk_start_plug(&plug);
+	list_for_each_entry_safe(req, tmp, &list, node) {
+		list_del(&req->node);
+		if (!kacc_bdev_submit(dev, req))
+			list_add_tail(&req->node, &qp->done);
+	}
+	blk_finish_plug(&plug);
+	return true;
+}
+
+static bool kacc_qp_fetching(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	return !READ_ONCE(dev->paused) &&
+	       !test_bit(KACC_QP_QUIESCED, &qp->flags) &&
+	       !test_bit(KACC_QP_STOPPING, &qp->flags) &&
+	       !test_bit(KACC_QP_BROKEN, &qp->flags);
+}
+
+static bool kacc_qp_run(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
+{
+	bool fetch = kacc_qp_fetching(dev, qp);
+	bool work = false;
+
+	if (test_bit(KACC_QP_BROKEN, &qp->flags) ||
+	    (!fetch && !qp->outstanding))
+		return false;
+
+	/* Forwarded MMIO doorbells; a stopped SQ keeps its tail for later. */
+	if (atomic_read(&qp->db_pending)) {
+		int mask = fetch ? KACC_DB_SQ | KACC_DB_CQ : KACC_DB_CQ;
+		int pend = atomic_fetch_andnot(mask, &qp->db_pending) & mask;
+
+		if ((pend & KACC_DB_CQ) &&
+		    nac_cq_doorbell(&qp->cq, READ_ONCE(qp->db_cq)))
+			kacc_qp_db_error(dev, qp);
+		if ((pend & KACC_DB_SQ) &&
+		    nac_sq_doorbell(&qp->sq, READ_ONCE(qp->db_sq)))
+			kacc_qp_db_error(dev, qp);
+		work = pend != 0;
+	}
+	if (!list_empty(&qp->retry) && !READ_ONCE(dev->paused) &&
+	    !test_bit(KACC_QP_STOPPING, &qp->flags))
+		work |= kacc_qp_retry(dev, qp);
+	if (!list_empty(&qp->done))
+		work |= kacc_qp_post(dev, qp);
+	if (qp->irq_deadline && now >= qp->irq_deadline)
+		kacc_qp_irq(dev, qp, now);
+	if (fetch)
+		work |= kacc_qp_fetch(dev, qp);
+	return work;
+}
+
+/* Completed bios: release their pages, queue their CQEs. */
+static bool kacc_reap(struct kacc_dev *dev)
+{
+	struct llist_node *list = llist_del_all(&dev->completed);
+	struct kacc_req *req, *tmp;
+
+	if (!list)
+		return false;
+	list = llist_reverse_order(list);
+	llist_for_each_entry_safe(req, tmp, list, lnode) {
+		struct kacc_qp *qp = req->qp;
+
+		qp->nr_io--;
+		dev->nr_io--;
+		if (kacc_bdev_finish(dev, req))
+			list_add_tail(&req->node, &qp->retry);
+		else
+			list_add_tail(&req->node, &qp->done);
+	}
+	return true;
+}
+
+static bool kacc_run_once(struct kacc_dev *dev)
+{
+	u64 now = ktime_get_ns();
+	bool work = false;
+	unsigned int i;
+
+	clear_bit(KACC_DEV_KICK, &dev->wflags);
+	if (!list_empty(&dev->polled))
+		work |= kacc_bdev_poll(dev);
+	work |= kacc_reap(dev);
+	for (i = 0; i < KACC_MAX_QUEUES; i++) {
+		unsigned int qid = (dev->next_qid + i) % KACC_MAX_QUEUES + 1;
+		struct kacc_qp *qp = kacc_qp_at(dev, qid);
+
+		if (qp)
+			work |= kacc_qp_run(dev, qp, now);
+	}
+	dev->next_qid = (dev->next_qid + 1) % KACC_MAX_QUEUES;
+	/* Someone in the control path waits for in-flight work to end. */
+	if (wq_has_sleeper(&dev->idle_wq))
+		wake_up(&dev->idle_wq);
+	return work;
+}
+
+static void kacc_worker_sleep(struct kacc_dev *dev)
+{
+	u64 deadline = 0;
+	unsigned int qid;
+
+	for (qid = 1; qid <= KACC_MAX_QUEUES; qid++) {
+		struct kacc_qp *qp = kacc_qp_at(dev, qid);
+		int ret;
+
+		if (!qp)
+			continue;
+		if (qp->irq_deadline &&
+		    (!deadline || qp->irq_deadline < deadline))
+			deadline = qp->irq_deadline;
+		if (!kacc_qp_fetching(dev, qp))
+			continue;
+		/* Publish the event index, then catch a racing submission. */
+		ret = nac_sq_arm(&qp->sq, &qp->mem);
+		if (ret == -EINVAL)
+			kacc_qp_shadow_status(dev, qp, &qp->sq_shadow_bad, ret);
+		/* Entries we cannot take (all slots busy) are no reason to spin. */
+		if (ret > 0 && qp->nr_free)
+			return;
+	}
+	/* Polled bios only complete when polled: look again soon. */
+	if (!list_empty(&dev->polled)) {
+		u64 soon = ktime_get_ns() + NSEC_PER_MSEC;
+
+		if (!deadline || soon < deadline)
+			deadline = soon;
+	}
+
+	set_current_state(TASK_INTERRUPTIBLE);
+	if (test_bit(KACC_DEV_KICK, &dev->wflags) ||
+	    !llist_empty(&dev->completed) ||
+	    kthread_should_stop() || kthread_should_park()) {
+		__set_current_state(TASK_RUNNING);
+		return;
+	}
+	if (deadline) {
+		ktime_t expires = ns_to_ktime(deadline);
+
+		schedule_hrtimeout(&expires, HRTIMER_MODE_ABS);
+	} else {
+		schedule();
+	}
+	__set_current_state(TASK_RUNNING);
+}
+
+static int kacc_worker(void *data)
+{
+	struct kacc_dev *dev = data;
+	u64 idle_since = 0, now;
+
+	while (!kthread_should_stop()) {
+		if (kthread_should_park()) {
+			kthread_parkme();
+			idle_since = 0;
+			continue;
+		}
+		if (kacc_run_once(dev)) {
+			idle_since = 0;
+			cond_resched();
+			continue;
+		}
+		/*
+		 * Poll a while for the next command, but only while nothing
+		 * else wants this CPU (vhost's and KVM halt polling's rule):
+		 * the task that will submit it may be queued right here.
+		 */
+		now = ktime_get_ns();
+		if (!idle_since)
+			idle_since = now;
+		if (now - idle_since <
+		    (u64)READ_ONCE(kacc_poll_usecs) * NSEC_PER_USEC &&
+		    single_task_running()) {
+			cpu_relax();
+			cond_resched();
+			continue;
+		}
+		kacc_worker_sleep(dev);
+		idle_since = 0;
+	}
+	return 0;
+}
+
+int kacc_worker_start(struct kacc_dev *dev)
+{
+	struct task_struct *task;
+
+	task = kthread_create(kacc_worker, dev, "kacc/%.8s",
+			      dev_name(dev->vdev.dev));
+	if (IS_ERR(task))
+		return PTR_ERR(task);
+	dev->worker = task;
+	wake_up_process(task);
+	return 0;
+}
+
+/* After kacc_dev_pause(): nothing in flight, the worker parked. */
+void kacc_worker_stop(struct kacc_dev *dev)
+{
+	kthread_stop(dev->worker);
+	dev->worker = NULL;
+}
+
+/*
+ * Parked, the worker is at the top of its loop: it holds no request and no
+ * reference into queue state, and sees every change made meanwhile when it
+ * resumes.
+ */
+void kacc_worker_park(struct kacc_dev *dev)
+{
+	kthread_park(dev->worker);
+}
+
+void kacc_worker_unpark(struct kacc_dev *dev)
+{
+	kthread_unpark(dev->worker);
+}
+
+/* Stop fetching everywhere, wait for the bios in flight, park. */
+void kacc_dev_pause(struct kacc_dev *dev)
+{
+	kacc_worker_park(dev);
+	WRITE_ONCE(dev->paused, true);
+	kacc_worker_unpark(dev);
+	/* Bios always complete; polled ones need the worker running. */
+	wait_event(dev->idle_wq, READ_ONCE(dev->nr_io) == 0);
+	kacc_worker_park(dev);
+}
+
+void kacc_dev_resume(struct kacc_dev *dev)
+{
+	WRITE_ONCE(dev->paused, false);
+	kacc_worker_unpark(dev);
+	kacc_kick_worker(dev);
+}
+
+/* --- queue pair life cycle ---------------------------------------------- */
+
+static int kacc_qp_check(const struct kvm_accel_queue_pair *p)
+{
+	const u32 known = KVM_ACCEL_QP_IRQ_ENABLED | KVM_ACCEL_QP_SGL |
+			  KVM_ACCEL_QP_QUIESCED;
+	u64 page;
+
+	if (p->flags & ~known)
+		return -EINVAL;
+	if (p->qid < 1 || p->qid > KACC_MAX_QUEUES ||
+	    p->vector >= KACC_MAX_VECTORS)
+		return -EINVAL;
+	if (p->sq_entries < 2 || p->sq_entries > KACC_MAX_QUEUE_ENTRIES ||
+	    p->cq_entries < 2 || p->cq_entries > KACC_MAX_QUEUE_ENTRIES)
+		return -EINVAL;
+	/* CC.MPS is 4 bits: 4 KiB .. 128 MiB pages. */
+	if (p->page_shift < 12 || p->page_shift > 27)
+		return -EINVAL;
+	page = 1ULL << p->page_shift;
+	if (!IS_ALIGNED(p->sq_gpa, page) || !IS_ALIGNED(p->cq_gpa, page))
+		return -EINVAL;
+	if (!IS_ALIGNED(p->sq_db_gpa, 4) || !IS_ALIGNED(p->sq_ei_gpa, 4) ||
+	    !IS_ALIGNED(p->cq_db_gpa, 4) || !IS_ALIGNED(p->cq_ei_gpa, 4))
+		return -EINVAL;
+	if ((p->sq_ei_gpa && !p->sq_db_gpa) || (p->cq_ei_gpa && !p->cq_db_gpa))
+		return -EINVAL;
+	if (p->mdts && (p->mdts < 4096 || p->mdts > KACC_MAX_MDTS))
+		return -EINVAL;
+	if (p->kick_fd < -1)
+		return -EBADF;
+	return 0;
+}
+
+/* Pin the pages holding the shadow doorbells and event indexes. */
+static int kacc_qp_pin_shadow(struct kacc_dev *dev, struct kacc_qp *qp,
+			      const struct kvm_accel_queue_pair *p)
+{
+	const u64 gpas[] = { p->sq_db_gpa, p->sq_ei_gpa,
+			     p->cq_db_gpa, p->cq_ei_gpa };
+	unsigned int i, j;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(gpas); i++) {
+		if (!gpas[i])
+			continue;
+		for (j = 0; j < qp->nshadow; j++)
+			if (kacc_ring_overlaps(&qp->shadow[j], gpas[i], 4))
+				break;
+		if (j < qp->nshadow)
+			continue;
+		ret = kacc_ring_pin(dev, &qp->shadow[qp->nshadow], gpas[i], 4,
+				    true);
+		if (ret)
+			return ret;
+		qp->nshadow++;
+	}
+	return 0;
+}
+
+static void kacc_qp_unpin(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	while (qp->nshadow)
+		kacc_ring_unpin(dev, &qp->shadow[--qp->nshadow]);
+	kacc_ring_unpin(dev, &qp->cq_ring);
+	kacc_ring_unpin(dev, &qp->sq_ring);
+}
+
+static int kacc_qp_alloc_reqs(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	u32 n = qp->sq.size;
+	u32 per_req = nac_prp_sg_max(qp->ctrl.max_xfer, qp->ctrl.page_shift);
+	u32 i;
+
+	qp->reqs = kvcalloc(n, sizeof(*qp->reqs), GFP_KERNEL);
+	qp->sg = kvcalloc((size_t)n * per_req, sizeof(*qp->sg), GFP_KERNEL);
+	qp->free = kvcalloc(n, sizeof(*qp->free), GFP_KERNEL);
+	if (!qp->reqs || !qp->sg || !qp->free)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct kacc_req *req = &qp->reqs[i];
+
+		req->qp = qp;
+		req->r.sg = &qp->sg[(size_t)i * per_req];
+		req->r.sg_max = per_req;
+		req->r.ranges = dev->dsm_ranges;
+		qp->free[i] = req;
+	}
+	qp->nr_free = n;
+	return 0;
+}
+
+static void kacc_qp_free(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	if (qp->has_kick)
+		kacc_kick_detach(&qp->kick);
+	kacc_qp_unpin(dev, qp);
+	kvfree(qp->free);
+	kvfree(qp->sg);
+	kvfree(qp->reqs);
+	kfree(qp);
+}
+
+static struct kacc_qp *kacc_qp_create(struct kacc_dev *dev,
+				      const struct kvm_accel_queue_pair *p)
+{
+	bool ien = p->flags & KVM_ACCEL_QP_IRQ_ENABLED;
+	struct kacc_qp *qp;
+	int ret;
+
+	qp = kzalloc(sizeof(*qp), GFP_KERNEL);
+	if (!qp)
+		return ERR_PTR(-ENOMEM);
+	qp->dev = dev;
+	qp->qid = p->qid;
+	INIT_LIST_HEAD(&qp->retry);
+	INIT_LIST_HEAD(&qp->done);
+	atomic_set(&qp->db_pending, 0);
+	if (nac_sq_init(&qp->sq, p->qid, p->qid, p->sq_gpa, p->sq_entries) ||
+	    nac_cq_init(&qp->cq, p->qid, p->vector, ien, p->cq_gpa,
+			p->cq_entries)) {
+		ret = -EINVAL;
+		goto out_free;
+	}
+	nac_sq_set_shadow(&qp->sq, p->sq_db_gpa, p->sq_ei_gpa);
+	nac_cq_set_shadow(&qp->cq, p->cq_db_gpa, p->cq_ei_gpa);
+	qp->cq.aggr_thr = dev->aggr_thr;
+	qp->cq.aggr_time = dev->aggr_time;
+	qp->cq.coalesce = !test_bit(p->vector, dev->nocoalesce);
+	qp->ctrl.page_shift = p->page_shift;
+	qp->ctrl.sgl = p->flags & KVM_ACCEL_QP_SGL;
+	qp->ctrl.max_xfer = p->mdts ?: KACC_MAX_MDTS;
+	qp->mem.ops = &kacc_mem_ops;
+	qp->mem.opaque = qp;
+	if (p->flags & KVM_ACCEL_QP_QUIESCED)
+		set_bit(KACC_QP_QUIESCED, &qp->flags);
+
+	ret = kacc_ring_pin(dev, &qp->sq_ring, p->sq_gpa,
+			    (u64)p->sq_entries * NAC_SQE_SIZE, false);
+	if (ret)
+		goto out_free;
+	ret = kacc_ring_pin(dev, &qp->cq_ring, p->cq_gpa,
+			    (u64)p->cq_entries * NAC_CQE_SIZE, true);
+	if (ret)
+		goto out_unpin;
+	ret = kacc_qp_pin_shadow(dev, qp, p);
+	if (ret)
+		goto out_unpin;
+	ret = kacc_qp_alloc_reqs(dev, qp);
+	if (ret)
+		goto out_unpin;
+	if (p->kick_fd >= 0) {
+		ret = kacc_kick_attach(dev, &qp->kick, p->kick_fd);
+		if (ret)
+			goto out_unpin;
+		qp->has_kick = true;
+	}
+	return qp;
+
+out_unpin:
+	kacc_qp_unpin(dev, qp);
+out_free:
+	kvfree(qp->free);
+	kvfree(qp->sg);
+	kvfree(qp->reqs);
+	kfree(qp);
+	return ERR_PTR(ret);
+}
+
+/*
+ * Completions that can no longer be posted, and requests waiting to be
+ * submitted again, go back to the free stack. Nothing is in flight.
+ */
+static void kacc_qp_drop_done(struct kacc_qp *qp)
+{
+	struct kacc_req *req, *tmp;
+
+	list_splice_init(&qp->retry, &qp->done);
+	list_for_each_entry_safe(req, tmp, &qp->done, node) {
+		list_del(&req->node);
+		qp->free[qp->nr_free++] = req;
+		qp->outstanding--;
+	}
+}
+
+/* Take the pair away from the running worker and free it. */
+static void kacc_qp_remove(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	kacc_worker_park(dev);
+	set_bit(KACC_QP_STOPPING, &qp->flags);
+	kacc_worker_unpark(dev);
+	wait_event(dev->idle_wq, READ_ONCE(qp->nr_io) == 0);
+	kacc_worker_park(dev);
+	kacc_qp_drop_done(qp);
+	rcu_assign_pointer(dev->qps[qp->qid], NULL);
+	kacc_worker_unpark(dev);
+	/* KVM_ACCEL_DOORBELL looks queues up under RCU only. */
+	synchronize_rcu();
+	kacc_qp_free(dev, qp);
+}
+
+/* Close/reset, after kacc_dev_pause(): nothing in flight, worker parked. */
+void kacc_qp_destroy_all(struct kacc_dev *dev)
+{
+	struct kacc_qp *gone[KACC_MAX_QUEUES + 1] = { NULL };
+	unsigned int qid;
+
+	for (qid = 1; qid <= KACC_MAX_QUEUES; qid++) {
+		gone[qid] = kacc_qp_lookup(dev, qid);
+		if (gone[qid])
+			rcu_assign_pointer(dev->qps[qid], NULL);
+	}
+	synchronize_rcu();
+	for (qid = 1; qid <= KACC_MAX_QUEUES; qid++)
+		if (gone[qid])
+			kacc_qp_free(dev, gone[qid]);
+}
+
+/*
+ * dma_unmap, after kacc_dev_pause(): queues whose rings or shadow doorbells
+ * were in the unmapped range stop for good and let go of their pins.
+ */
+void kacc_qp_unmap(struct kacc_dev *dev, u64 iova, u64 len)
+{
+	unsigned int qid, i;
+
+	for (qid = 1; qid <= KACC_MAX_QUEUES; qid++) {
+		struct kacc_qp *qp = kacc_qp_lookup(dev, qid);
+		bool hit;
+
+		if (!qp)
+			continue;
+		hit = kacc_ring_overlaps(&qp->sq_ring, iova, len) ||
+		      kacc_ring_overlaps(&qp->cq_ring, iova, len);
+		for (i = 0; i < qp->nshadow; i++)
+			hit |= kacc_ring_overlaps(&qp->shadow[i], iova, len);
+		if (!hit)
+			continue;
+		pr_debug("queue %u: guest memory unmapped, stopping it\n", qid);
+		set_bit(KACC_QP_BROKEN, &qp->flags);
+		kacc_qp_drop_done(qp);
+		qp->irq_deadline = 0;
+		kacc_qp_unpin(dev, qp);
+	}
+}
+
+/* --- ioctls ------------------------------------------------------------- */
+
+long kacc_ioctl_create_qp(struct kacc_dev *dev, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct kvm_accel_queue_pair, mdts);
+	struct kvm_accel_queue_pair p;
+	struct kacc_qp *qp;
+	int ret;
+
+	if (copy_from_user(&p, arg, minsz))
+		return -EFAULT;
+	if (p.argsz < minsz)
+		return -EINVAL;
+	ret = kacc_qp_check(&p);
+	if (ret)
+		return ret;
+	if (kacc_qp_lookup(dev, p.qid))
+		return -EEXIST;
+	qp = kacc_qp_create(dev, &p);
+	if (IS_ERR(qp))
+		return PTR_ERR(qp);
+	/* Publishing is enough: the worker reads the slot every pass. */
+	rcu_assign_pointer(dev->qps[p.qid], qp);
+	kacc_kick_worker(dev);
+	return 0;
+}
+
+/* Copy in a struct kvm_accel_qid and find its queue pair. */
+static struct kacc_qp *kacc_qid_arg(struct kacc_dev *dev, void __user *arg,
+				    struct kvm_accel_qid *q, u32 known_flags)
+{
+	unsigned long minsz = offsetofend(struct kvm_accel_qid, pad);
+	struct kacc_qp *qp;
+
+	if (copy_from_user(q, arg, minsz))
+		return ERR_PTR(-EFAULT);
+	if (q->argsz < minsz || (q->flags & ~known_flags) ||
+	    q->pad[0] || q->pad[1] || q->pad[2])
+		return ERR_PTR(-EINVAL);
+	if (q->qid < 1 || q->qid > KACC_MAX_QUEUES)
+		return ERR_PTR(-EINVAL);
+	qp = kacc_qp_lookup(dev, q->qid);
+	return qp ?: ERR_PTR(-ENOENT);
+}
+
+long kacc_ioctl_destroy_qp(struct kacc_dev *dev, void __user *arg)
+{
+	struct kvm_accel_qid q;
+	struct kacc_qp *qp = kacc_qid_arg(dev, arg, &q, 0);
+
+	if (IS_ERR(qp))
+		return PTR_ERR(qp);
+	kacc_qp_remove(dev, qp);
+	return 0;
+}
+
+long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
+{
+	struct kvm_accel_qid q;
+	struct kacc_qp *qp = kacc_qid_arg(dev, arg, &q,
+					  KVM_ACCEL_QUIESCE_RESUME);
+	long ret;
+
+	if (IS_ERR(qp))
+		return PTR_ERR(qp);
+	kacc_worker_park(dev);
+	if (q.flags & KVM_ACCEL_QUIESCE_RESUME)
+		clear_bit(KACC_QP_QUIESCED, &qp->flags);
+	else
+		set_bit(KACC_QP_QUIESCED, &qp->flags);
+	kacc_worker_unpark(dev);
+	kacc_kick_worker(dev);
+	if (q.flags & KVM_ACCEL_QUIESCE_RESUME)
+		return 0;
+
+	ret = wait_event_interruptible_timeout(dev->idle_wq,
+			READ_ONCE(qp->outstanding) == 0 ||
+			test_bit(KACC_QP_BROKEN, &qp->flags), HZ);
+	if (ret < 0)
+		return -EINTR;
+	return ret ? 0 : -EAGAIN;
+}
+
+/* Forwarded doorbell values not yet applied; worker parked. */
+static void kacc_qp_apply_db(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	int pend = atomic_xchg(&qp->db_pending, 0);
+
+	if ((pend & KACC_DB_CQ) && nac_cq_doorbell(&qp->cq, qp->db_cq))
+		kacc_qp_db_error(dev, qp);
+	if ((pend & KACC_DB_SQ) && nac_sq_doorbell(&qp->sq, qp->db_sq))
+		kacc_qp_db_error(dev, qp);
+}
+
+static long kacc_qp_get_state(struct kacc_dev *dev, struct kacc_qp *qp,
+			      struct kvm_accel_queue_state *s)
+{
+	bool broken = test_bit(KACC_QP_BROKEN, &qp->flags);
+
+	if (!broken && (!test_bit(KACC_QP_QUIESCED, &qp->flags) ||
+			qp->outstanding))
+		return -EBUSY;
+	if (!broken) {
+		kacc_qp_apply_db(dev, qp);
+		/* The guest may have moved its shadow values meanwhile. */
+		kacc_qp_read_sq_shadow(dev, qp);
+		kacc_qp_read_cq_shadow(dev, qp);
+	}
+	s->state = 0;
+	if (test_bit(KACC_QP_QUIESCED, &qp->flags))
+		s->state |= KVM_ACCEL_QS_QUIESCED;
+	if (broken)
+		s->state |= KVM_ACCEL_QS_BROKEN;
+	if (test_bit(KACC_QP_DB_ERROR, &qp->flags))
+		s->state |= KVM_ACCEL_QS_DB_ERROR;
+	s->sq_head = qp->sq.head;
+	s->sq_tail = qp->sq.tail;
+	s->cq_head = qp->cq.head;
+	s->cq_tail = qp->cq.tail;
+	s->cq_phase = qp->cq.phase;
+	return 0;
+}
+
+static long kacc_qp_set_state(struct kacc_dev *dev, struct kacc_qp *qp,
+			      const struct kvm_accel_queue_state *s)
+{
+	if (test_bit(KACC_QP_BROKEN, &qp->flags) ||
+	    !test_bit(KACC_QP_QUIESCED, &qp->flags) || qp->outstanding)
+		return -EBUSY;
+	if (s->state || s->sq_head >= qp->sq.size ||
+	    s->sq_tail >= qp->sq.size || s->cq_head >= qp->cq.size ||
+	    s->cq_tail >= qp->cq.size || s->cq_phase > 1)
+		return -EINVAL;
+	/* Values forwarded before the hand-over are superseded. */
+	atomic_set(&qp->db_pending, 0);
+	qp->sq.head = s->sq_head;
+	qp->sq.tail = s->sq_tail;
+	qp->cq.head = s->cq_head;
+	qp->cq.tail = s->cq_tail;
+	qp->cq.phase = s->cq_phase;
+	qp->cq.pending = 0;
+	qp->irq_deadline = 0;
+	clear_bit(KACC_QP_DB_ERROR, &qp->flags);
+	return 0;
+}
+
+long kacc_ioctl_queue_state(struct kacc_dev *dev, void __user *arg, bool set)
+{
+	unsigned long minsz = offsetofend(struct kvm_accel_queue_state, pad2);
+	struct kvm_accel_queue_state s;
+	struct kacc_qp *qp;
+	long ret;
+
+	if (copy_from_user(&s, arg, minsz))
+		return -EFAULT;
+	if (s.argsz < minsz || s.flags || s.pad || s.pad2)
+		return -EINVAL;
+	if (s.qid < 1 || s.qid > KACC_MAX_QUEUES)
+		return -EINVAL;
+	if (!set && s.state)
+		return -EINVAL;
+	qp = kacc_qp_lookup(dev, s.qid);
+	if (!qp)
+		return -ENOENT;
+	kacc_worker_park(dev);
+	ret = set ? kacc_qp_set_state(dev, qp, &s) :
+		    kacc_qp_get_state(dev, qp, &s);
+	kacc_worker_unpark(dev);
+	if (ret)
+		return ret;
+	if (!set && copy_to_user(arg, &s, minsz))
+		return -EFAULT;
+	return 0;
+}
+
+long kacc_ioctl_coalescing(struct kacc_dev *dev, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct kvm_accel_coalescing, pad);
+	const u32 known = KVM_ACCEL_COALESCE_VECTOR | KVM_ACCEL_COALESCE_CD;
+	struct kvm_accel_coalescing c;
+	unsigned int qid;
+
+	if (copy_from_user(&c, arg, minsz))
+		return -EFAULT;
+	if (c.argsz < minsz || (c.flags & ~known) || c.pad)
+		return -EINVAL;
+	if ((c.flags & KVM_ACCEL_COALESCE_CD) &&
+	    !(c.flags & KVM_ACCEL_COALESCE_VECTOR))
+		return -EINVAL;
+	if ((c.flags & KVM_ACCEL_COALESCE_VECTOR) &&
+	    c.vector >= KACC_MAX_VECTORS)
+		return -EINVAL;
+
+	kacc_worker_park(dev);
+	if (c.flags & KVM_ACCEL_COALESCE_VECTOR) {
+		assign_bit(c.vector, dev->nocoalesce,
+			   c.flags & KVM_ACCEL_COALESCE_CD);
+	} else {
+		dev->aggr_thr = c.aggr_thr;
+		dev->aggr_time = c.aggr_time;
+	}
+	for (qid = 1; qid <= KACC_MAX_QUEUES; qid++) {
+		struct kacc_qp *qp = kacc_qp_lookup(dev, qid);
+
+		if (!qp)
+			continue;
+		qp->cq.aggr_thr = dev->aggr_thr;
+		qp->cq.aggr_time = dev->aggr_time;
+		qp->cq.coalesce = !test_bit(qp->cq.vector, dev->nocoalesce);
+	}
+	kacc_worker_unpark(dev);
+	kacc_kick_worker(dev);
+	return 0;
+}
+
+/*
+ * The one ioctl on the hot path (guests without shadow doorbells): no
+ * mutex, queue pairs are looked up under RCU and freed after a grace period.
+ */
+long kacc_ioctl_doorbell(struct kacc_dev *dev, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct kvm_accel_doorbell, value);
+	struct kvm_accel_doorbell d;
+	struct kacc_qp *qp;
+	long ret = 0;
+
+	if (copy_from_user(&d, arg, minsz))
+		return -EFAULT;
+	if (d.argsz < minsz || (d.flags & ~KVM_ACCEL_DB_CQ_HEAD) || d.pad)
+		return -EINVAL;
+	if (d.qid < 1 || d.qid > KACC_MAX_QUEUES)
+		return -EINVAL;
+	rcu_read_lock();
+	qp = rcu_dereference(dev->qps[d.qid]);
+	if (!qp) {
+		ret = -ENOENT;
+	} else if (d.flags & KVM_ACCEL_DB_CQ_HEAD) {
+		if (d.value >= qp->cq.size) {
+			ret = -EINVAL;
+		} else {
+			WRITE_ONCE(qp->db_cq, d.value);
+			atomic_fetch_or(KACC_DB_CQ, &qp->db_pending);
+		}
+	} else {
+		if (d.value >= qp->sq.size) {
+			ret = -EINVAL;
+		} else {
+			WRITE_ONCE(qp->db_sq, d.value);
+			atomic_fetch_or(KACC_DB_SQ, &qp->db_pending);
+		}
+	}
+	if (!ret)
+		kacc_kick_worker(dev);
+	rcu_read_unlock();
+	return ret;
+}
+
+long kacc_ioctl_stats(struct kacc_dev *dev, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct kvm_accel_stats, lat_hist);
+	struct kvm_accel_stats s;
+	struct kacc_stats *k = &dev->stats;
+
+	if (copy_from_user(&s, arg, offsetofend(struct kvm_accel_stats, flags)))
+		return -EFAULT;
+	if (s.argsz < minsz || (s.flags & ~KVM_ACCEL_STATS_RESET))
+		return -EINVAL;
+	kacc_worker_park(dev);
+	s.commands = k->commands;
+	s.reads = k->reads;
+	s.writes = k->writes;
+	s.bytes_read = k->bytes_read;
+	s.bytes_written = k->bytes_written;
+	s.errors = k->errors;
+	s.irqs = k->irqs;
+	s.kicks = atomic64_read(&dev->kicks);
+	s.polled = k->polled;
+	s.db_errors = k->db_errors;
+	memcpy(s.lat_hist, k->lat_hist, sizeof(s.lat_hist));
+	if (s.flags & KVM_ACCEL_STATS_RESET) {
+		memset(k, 0, sizeof(*k));
+		atomic64_set(&dev->kicks, 0);
+	}
+	kacc_worker_unpark(dev);
+	return copy_to_user(arg, &s, minsz) ? -EFAULT : 0;
+}

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Runs inside the TCG test guest (tests/accel/run.sh): load kvm-accel,
+# create a mediated device, back it with a loop device, and run the device
+# qtests with every nvme-accel's I/O queues in the module.
+set -u
+n=0 fail=0
+ok()    { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $*"; }
+
+for m in vfio vfio_iommu_type1 mdev loop; do
+    modprobe $m || notok "modprobe $m"
+done
+insmod "$VM_EXTRA_MODULES" && ok "insmod kvm-accel" || { notok "insmod kvm-accel"; exit 1; }
+
+types=$(ls -d /sys/class/mdev_bus/*/mdev_supported_types/* 2>/dev/null | head -n1)
+if [ -z "$types" ]; then
+    notok "kvm-accel registers an mdev type"; exit 1
+fi
+uuid=2a4e6b3c-0d1f-4e5a-9b8c-7d6e5f4a3b21
+echo $uuid > "$types/create" && ok "create mdev $uuid" || { notok "create mdev"; exit 1; }
+
+dd if=/dev/zero of=/tmp/disk.img bs=1M count=16 2>/dev/null
+loop=$(losetup -f)
+losetup "$loop" /tmp/disk.img && ok "loop device $loop" || { notok "losetup"; exit 1; }
+
+export NVME_ACCEL_TEST_SYSFSDEV=/sys/bus/mdev/devices/$uuid
+export NVME_ACCEL_TEST_BDEV=$loop
+QEMU_BIN=$1 QTEST_BIN=$2
+export QTEST_QEMU_BINARY=$QEMU_BIN
+# The qtests' own TAP, renumbered after ours.
+("$QTEST_BIN" --tap -k 2>/tmp/qtest.err; echo "# qtest exit $?") | awk -v base=$n '
+    /^ok [0-9]+/     { $2 = $2 + base; print; next }
+    /^not ok [0-9]+/ { $3 = $3 + base; print; next }
+    /^# /            { print }' > /tmp/qtest.tap
+cat /tmp/qtest.tap
+n=$((n + $(grep -cE '^(not )?ok ' /tmp/qtest.tap)))
+fail=$((fail + $(grep -c '^not ok ' /tmp/qtest.tap)))
+tail -n 20 /tmp/qtest.err | sed 's/^/# /'
+# A qtest that aborted (g_assert) prints no "not ok" line of its own.
+grep -q '^# qtest exit 0$' /tmp/qtest.tap && ok "qtests ran to the end" ||
+    notok "qtests ran to the end ($(grep '^# qtest exit' /tmp/qtest.tap))"
+
+echo 1 > "/sys/bus/mdev/devices/$uuid/remove" && ok "remove mdev" || notok "remove mdev"
+losetup -d "$loop"
+rmmod kvm_accel && ok "rmmod kvm-accel" || notok "rmmod kvm-accel (pins or references left?)"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,2008 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kacc-test: drive the kvm-accel module the way QEMU and a guest's NVMe
+ * driver would, inside the test guest (tests/module/kacc.sh), and print TAP.
+ *
+ * QEMU's part: create an mdev through sysfs, open /dev/vfio/vfio and the
+ * mdev's group, map an anonymous buffer as "guest RAM" at IOVA 0 with
+ * VFIO_IOMMU_MAP_DMA, get the device fd, attach a block device, set the
+ * interrupt eventfds, create queue pairs. The guest's part: write SQEs into
+ * the rings in that buffer, ring doorbells (shadow doorbells plus a kick
+ * eventfd, or forwarded MMIO values), wait on the interrupt eventfd, check
+ * the CQEs and the data.
+ *
+ *   kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--tap-start N]
+ *             [--no-plan]
+ *       functional, error and fault tests (TAP on stdout; numbering from
+ *       N + 1, no "1..n" plan line with --no-plan)
+ *   kacc-test --bench DEV [--seconds N] [--poll]
+ *       4K random reads at QD1 and QD32 for N seconds each (default 5),
+ *       waiting on the interrupt eventfd, or with --poll spinning on the
+ *       CQ of a queue without interrupts (a polling guest)
+ *
+ * Build: gcc -O2 -static -pthread -I include tests/module/kacc-test.c
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grp.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+#include "nvme-accel/nac-nvme.h"
+#include "uapi/linux/kvm-accel.h"
+
+#define MDEV_TYPE_DIR \
+	"/sys/class/mdev_bus/kvm-accel/mdev_supported_types/kvm-accel-nvme"
+
+/* "Guest RAM" and two extra container mappings, as IOVA = gpa. */
+#define RAM_SIZE	(64u << 20)
+#define RAM_B		0x40000000ull	/* 2 MiB, unmapped by a test */
+#define RAM_B_SIZE	(2u << 20)
+#define RAM_C		0x50000000ull	/* 64 KiB, mapped read-only */
+#define RAM_C_SIZE	(64u << 10)
+#define UNMAPPED	0x80000000ull	/* nothing is mapped here */
+
+#define PAGE		4096u
+#define TIMEOUT_MS	10000
+#define STATUS_TIMEOUT	0xffff
+#define STATUS_BAD_CID	0xfffe
+
+/* --- TAP ----------------------------------------------------------------- */
+
+static int tap_n, tap_failed;
+
+static bool ok(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	tap_n++;
+	if (!cond)
+		tap_failed++;
+	printf("%sok %d - ", cond ? "" : "not ", tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	return cond;
+}
+
+static void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static void __attribute__((noreturn)) bail(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("Bail out! ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" (errno: %s)\n", strerror(errno));
+	exit(1);
+}
+
+/* ioctl expected to fail with @err. */
+static void fails(int ret, int err, const char *what)
+{
+	int e = errno;
+
+	ok(ret == -1 && e == err, "%s fails with %s (got %s)", what,
+	   strerror(err), ret == -1 ? strerror(e) : "success");
+}
+
+static void succeeds(int ret, const char *what)
+{
+	int e = errno;
+
+	ok(ret == 0, "%s (got %s)", what, ret ? strerror(e) : "success");
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* --- guest memory --------------------------------------------------------- */
+
+static uint8_t *ram, *ram_b, *ram_c;
+static uint64_t ram_next = 1 << 20;	/* gpa 0 stays unused */
+
+static uint64_t galloc(uint64_t size, uint64_t align)
+{
+	uint64_t gpa = (ram_next + align - 1) & ~(align - 1);
+
+	if (gpa + size > RAM_SIZE)
+		bail("guest RAM exhausted");
+	ram_next = gpa + size;
+	return gpa;
+}
+
+static void *g2h(uint64_t gpa)
+{
+	if (gpa < RAM_SIZE)
+		return ram + gpa;
+	if (gpa >= RAM_B && gpa < RAM_B + RAM_B_SIZE)
+		return ram_b + (gpa - RAM_B);
+	if (gpa >= RAM_C && gpa < RAM_C + RAM_C_SIZE)
+		return ram_c + (gpa - RAM_C);
+	bail("gpa 0x%llx is not guest memory", (unsigned long long)gpa);
+}
+
+static void fill(uint64_t gpa, uint32_t len, uint32_t seed)
+{
+	uint32_t *p = g2h(gpa), i;
+
+	for (i = 0; i < len / 4; i++)
+		p[i] = seed * 2654435761u + i;
+}
+
+static bool check(uint64_t gpa, uint32_t len, uint32_t seed)
+{
+	uint32_t *p = g2h(gpa), i;
+
+	for (i = 0; i < len / 4; i++)
+		if (p[i] != seed * 2654435761u + i)
+			return false;
+	return true;
+}
+
+static bool is_zero(uint64_t gpa, uint32_t len)
+{
+	uint8_t *p = g2h(gpa);
+	uint32_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* PRP list pages, reused round robin (few commands are outstanding). */
+#define PRP_POOL 32
+static uint64_t prp_pool[PRP_POOL];
+static unsigned int prp_next;
+
+static void prp_build(uint64_t gpa, uint32_t len, uint64_t *prp1,
+		      uint64_t *prp2)
+{
+	uint32_t first = PAGE - (gpa & (PAGE - 1)), n, i;
+	uint64_t next = (gpa & ~(uint64_t)(PAGE - 1)) + PAGE, list, *l;
+
+	*prp1 = gpa;
+	*prp2 = 0;
+	if (len <= first)
+		return;
+	if (len - first <= PAGE) {
+		*prp2 = next;
+		return;
+	}
+	n = (len - first + PAGE - 1) / PAGE;
+	list = prp_pool[prp_next++ % PRP_POOL];
+	l = g2h(list);
+	for (i = 0; i < n; i++)
+		l[i] = next + (uint64_t)i * PAGE;
+	*prp2 = list;
+}
+
+/* --- VFIO: what QEMU does ------------------------------------------------ */
+
+static int container = -1;
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		ret = -1;
+	close(fd);
+	return ret;
+}
+
+struct vdev {
+	char uuid[40];
+	int group;
+	int fd;
+};
+
+static int mdev_create(struct vdev *d)
+{
+	char path[256];
+	FILE *f = fopen("/proc/sys/kernel/random/uuid", "r");
+
+	if (!f || !fgets(d->uuid, sizeof(d->uuid), f))
+		bail("no uuid");
+	fclose(f);
+	d->uuid[strcspn(d->uuid, "\n")] = 0;
+	d->group = d->fd = -1;
+	snprintf(path, sizeof(path), "%s/create", MDEV_TYPE_DIR);
+	return write_file(path, d->uuid);
+}
+
+static int mdev_remove(struct vdev *d)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove",
+		 d->uuid);
+	return write_file(path, "1");
+}
+
+static int group_open(struct vdev *d)
+{
+	char link[256], target[256], path[64];
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/sys/bus/mdev/devices/%s/iommu_group",
+		 d->uuid);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = 0;
+	snprintf(path, sizeof(path), "/dev/vfio/%s", strrchr(target, '/') + 1);
+	d->group = open(path, O_RDWR);
+	if (d->group < 0)
+		return -1;
+	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &st) ||
+	    !(st.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return -1;
+	return ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &container);
+}
+
+static int dma_map(uint64_t iova, void *va, uint64_t size, bool writable)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ |
+			 (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+		.vaddr = (uintptr_t)va,
+		.iova = iova,
+		.size = size,
+	};
+
+	return ioctl(container, VFIO_IOMMU_MAP_DMA, &map);
+}
+
+static int dma_unmap(uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.iova = iova,
+		.size = size,
+	};
+
+	return ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap);
+}
+
+static void *anon(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		bail("mmap %zu", size);
+	return p;
+}
+
+/* The container with guest RAM mapped, around the first group. */
+static int container_setup(struct vdev *d)
+{
+	unsigned int i;
+
+	container = open("/dev/vfio/vfio", O_RDWR);
+	if (container < 0)
+		return -1;
+	if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
+	    !ioctl(container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU))
+		return -1;
+	if (group_open(d))
+		return -1;
+	/* vfio_pin_pages() needs a v2 container. */
+	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		return -1;
+	ram = anon(RAM_SIZE);
+	ram_b = anon(RAM_B_SIZE);
+	ram_c = anon(RAM_C_SIZE);
+	if (dma_map(0, ram, RAM_SIZE, true) ||
+	    dma_map(RAM_B, ram_b, RAM_B_SIZE, true) ||
+	    dma_map(RAM_C, ram_c, RAM_C_SIZE, false))
+		return -1;
+	for (i = 0; i < PRP_POOL; i++)
+		prp_pool[i] = galloc(PAGE, PAGE);
+	return 0;
+}
+
+static int device_open(struct vdev *d)
+{
+	d->fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->uuid);
+	return d->fd < 0 ? -1 : 0;
+}
+
+static int attach(int fd, const char *path, uint32_t flags,
+		  struct kvm_accel_attach_bdev *out)
+{
+	struct kvm_accel_attach_bdev a = {
+		.argsz = sizeof(a),
+		.flags = flags,
+		.path = (uintptr_t)path,
+		.nsid = 1,
+	};
+	int ret = ioctl(fd, KVM_ACCEL_ATTACH_BDEV, &a);
+
+	if (out)
+		*out = a;
+	return ret;
+}
+
+static int set_irqs(int fd, unsigned int start, unsigned int count,
+		    const int32_t *fds)
+{
+	char buf[sizeof(struct vfio_irq_set) + 64 * sizeof(int32_t)];
+	struct vfio_irq_set *set = (void *)buf;
+
+	set->argsz = sizeof(*set) + count * sizeof(int32_t);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = KVM_ACCEL_IRQ_INDEX_MSIX;
+	set->start = start;
+	set->count = count;
+	memcpy(set->data, fds, count * sizeof(int32_t));
+	return ioctl(fd, VFIO_DEVICE_SET_IRQS, set);
+}
+
+static int get_stats(int fd, struct kvm_accel_stats *s, uint32_t flags)
+{
+	memset(s, 0, sizeof(*s));
+	s->argsz = sizeof(*s);
+	s->flags = flags;
+	return ioctl(fd, KVM_ACCEL_GET_STATS, s);
+}
+
+/* --- a queue pair, driven like a guest driver ------------------------------ */
+
+enum {
+	TQ_SHADOW = 1,		/* shadow doorbells + event indexes + kick */
+	TQ_SGL = 2,
+	TQ_NOIRQ = 4,
+	TQ_QUIESCED = 8,
+	TQ_SPIN = 16,		/* wait for CQEs by spinning (a polling guest) */
+};
+
+struct tq {
+	int fd;
+	uint16_t qid, vector;
+	uint32_t sqn, cqn;
+	unsigned int flags;
+	uint64_t sq_gpa, cq_gpa, db_gpa, ei_gpa;
+	struct nac_sqe *sq;
+	volatile struct nac_cqe *cq;
+	uint32_t sq_tail, cq_head;
+	uint8_t phase;
+	volatile uint32_t *sq_db, *sq_ei, *cq_db, *cq_ei;
+	int kick, irq;
+	uint16_t cid;
+	uint64_t irqs;
+};
+
+static void tq_params(struct tq *q, struct kvm_accel_queue_pair *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->argsz = sizeof(*p);
+	p->flags = (q->flags & TQ_NOIRQ ? 0 : KVM_ACCEL_QP_IRQ_ENABLED) |
+		   (q->flags & TQ_SGL ? KVM_ACCEL_QP_SGL : 0) |
+		   (q->flags & TQ_QUIESCED ? KVM_ACCEL_QP_QUIESCED : 0);
+	p->qid = q->qid;
+	p->vector = q->vector;
+	p->page_shift = 12;
+	p->sq_entries = q->sqn;
+	p->cq_entries = q->cqn;
+	p->sq_gpa = q->sq_gpa;
+	p->cq_gpa = q->cq_gpa;
+	if (q->flags & TQ_SHADOW) {
+		p->sq_db_gpa = q->db_gpa;
+		p->cq_db_gpa = q->db_gpa + 4;
+		p->sq_ei_gpa = q->ei_gpa;
+		p->cq_ei_gpa = q->ei_gpa + 4;
+	}
+	p->kick_fd = q->kick;
+}
+
+/* Lay out a pair in guest memory (at @base if non-zero). */
+static void tq_init(struct tq *q, int fd, uint16_t qid, uint32_t sqn,
+		    uint32_t cqn, unsigned int flags, uint16_t vector, int irq,
+		    uint64_t base)
+{
+	memset(q, 0, sizeof(*q));
+	q->fd = fd;
+	q->qid = qid;
+	q->sqn = sqn;
+	q->cqn = cqn;
+	q->flags = flags;
+	q->vector = vector;
+	q->irq = irq;
+	q->phase = 1;
+	if (base) {
+		q->sq_gpa = base;
+		q->cq_gpa = base + 64 * PAGE;
+		q->db_gpa = base + 80 * PAGE;
+		q->ei_gpa = base + 81 * PAGE;
+	} else {
+		q->sq_gpa = galloc((uint64_t)sqn * 64, PAGE);
+		q->cq_gpa = galloc((uint64_t)cqn * 16, PAGE);
+		q->db_gpa = galloc(PAGE, PAGE);
+		q->ei_gpa = galloc(PAGE, PAGE);
+	}
+	memset(g2h(q->sq_gpa), 0, (size_t)sqn * 64);
+	memset(g2h(q->cq_gpa), 0, (size_t)cqn * 16);
+	memset(g2h(q->db_gpa), 0, PAGE);
+	memset(g2h(q->ei_gpa), 0, PAGE);
+	q->sq = g2h(q->sq_gpa);
+	q->cq = g2h(q->cq_gpa);
+	q->sq_db = g2h(q->db_gpa);
+	q->cq_db = g2h(q->db_gpa + 4);
+	q->sq_ei = g2h(q->ei_gpa);
+	q->cq_ei = g2h(q->ei_gpa + 4);
+	q->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->kick < 0)
+		bail("eventfd");
+}
+
+static int tq_create(struct tq *q)
+{
+	struct kvm_accel_queue_pair p;
+
+	tq_params(q, &p);
+	return ioctl(q->fd, KVM_ACCEL_CREATE_QUEUE_PAIR, &p);
+}
+
+static int qid_ioctl(int fd, unsigned long cmd, uint16_t qid, uint32_t flags)
+{
+	struct kvm_accel_qid q = {
+		.argsz = sizeof(q), .flags = flags, .qid = qid,
+	};
+
+	return ioctl(fd, cmd, &q);
+}
+
+static int doorbell(int fd, uint16_t qid, uint32_t value, uint32_t flags)
+{
+	struct kvm_accel_doorbell d = {
+		.argsz = sizeof(d), .flags = flags, .qid = qid, .value = value,
+	};
+
+	return ioctl(fd, KVM_ACCEL_DOORBELL, &d);
+}
+
+static int queue_state(int fd, uint16_t qid, struct kvm_accel_queue_state *s,
+		       bool set)
+{
+	if (!set)
+		memset(s, 0, sizeof(*s));
+	s->argsz = sizeof(*s);
+	s->flags = 0;
+	s->qid = qid;
+	return ioctl(fd, set ? KVM_ACCEL_SET_QUEUE_STATE :
+			       KVM_ACCEL_GET_QUEUE_STATE, s);
+}
+
+static void tq_destroy(struct tq *q)
+{
+	qid_ioctl(q->fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, q->qid, 0);
+	close(q->kick);
+	q->kick = -1;
+}
+
+/* Linux's nvme_dbbuf_need_event(). */
+static bool need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old)
+{
+	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
+}
+
+static void tq_kick(struct tq *q)
+{
+	uint64_t one = 1;
+
+	if (write(q->kick, &one, sizeof(one)) != sizeof(one))
+		bail("kick");
+}
+
+/* The "MMIO write": the shadow value plus the event index check, or QEMU
+ * forwarding the trapped value. */
+static void tq_ring_sq(struct tq *q)
+{
+	if (q->flags & TQ_SHADOW) {
+		uint32_t old = *q->sq_db;
+
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		*q->sq_db = q->sq_tail;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (need_event(*q->sq_ei, q->sq_tail, old))
+			tq_kick(q);
+	} else if (doorbell(q->fd, q->qid, q->sq_tail, 0)) {
+		bail("SQ doorbell %u of queue %u", q->sq_tail, q->qid);
+	}
+}
+
+static void tq_ring_cq(struct tq *q)
+{
+	if (q->flags & TQ_SHADOW) {
+		uint32_t old = *q->cq_db;
+
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		*q->cq_db = q->cq_head;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (need_event(*q->cq_ei, q->cq_head, old))
+			tq_kick(q);
+	} else if (doorbell(q->fd, q->qid, q->cq_head, KVM_ACCEL_DB_CQ_HEAD)) {
+		bail("CQ doorbell %u of queue %u", q->cq_head, q->qid);
+	}
+}
+
+static uint16_t tq_submit(struct tq *q, struct nac_sqe *sqe)
+{
+	uint16_t cid = q->cid++;
+
+	sqe->cid = cid;
+	memcpy(&q->sq[q->sq_tail], sqe, sizeof(*sqe));
+	q->sq_tail = (q->sq_tail + 1) % q->sqn;
+	return cid;
+}
+
+static void tq_drain_irq(struct tq *q)
+{
+	uint64_t v;
+
+	if (q->irq >= 0 && read(q->irq, &v, sizeof(v)) == sizeof(v))
+		q->irqs += v;
+}
+
+/* Is a new CQE there? Copies and consumes it (the head is not rung). */
+static bool tq_peek(struct tq *q, struct nac_cqe *out)
+{
+	volatile struct nac_cqe *e = &q->cq[q->cq_head];
+	uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
+
+	if ((st & 1) != q->phase)
+		return false;
+	out->result = e->result;
+	out->sq_head = e->sq_head;
+	out->sq_id = e->sq_id;
+	out->cid = e->cid;
+	out->status = st;
+	if (++q->cq_head == q->cqn) {
+		q->cq_head = 0;
+		q->phase ^= 1;
+	}
+	return true;
+}
+
+/* Wait for the next CQE: on the interrupt eventfd, or polling. */
+static bool tq_wait(struct tq *q, struct nac_cqe *out, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = q->irq, .events = POLLIN };
+		uint64_t now;
+
+		if (tq_peek(q, out))
+			return true;
+		now = now_ns();
+		if (now >= deadline)
+			return false;
+		if (q->flags & TQ_SPIN) {
+			__builtin_ia32_pause();
+		} else if (q->irq >= 0 && !(q->flags & TQ_NOIRQ)) {
+			int ms = (deadline - now) / 1000000 + 1;
+
+			if (poll(&pfd, 1, ms > 100 ? 100 : ms) > 0)
+				tq_drain_irq(q);
+		} else {
+			usleep(100);
+		}
+	}
+}
+
+/* One command, start to finish: its status field, or STATUS_*. */
+static uint16_t tq_cmd(struct tq *q, struct nac_sqe *sqe)
+{
+	uint16_t cid = tq_submit(q, sqe);
+	struct nac_cqe c;
+
+	tq_ring_sq(q);
+	if (!tq_wait(q, &c, TIMEOUT_MS))
+		return STATUS_TIMEOUT;
+	tq_ring_cq(q);
+	if (c.cid != cid || c.sq_id != q->qid)
+		return STATUS_BAD_CID;
+	return c.status >> 1;
+}
+
+static unsigned int lba_shift = 9;
+
+static void sqe_rw(struct nac_sqe *s, uint8_t opcode, uint64_t slba,
+		   uint32_t nlb)
+{
+	memset(s, 0, sizeof(*s));
+	s->opcode = opcode;
+	s->nsid = 1;
+	s->cdw10 = (uint32_t)slba;
+	s->cdw11 = slba >> 32;
+	s->cdw12 = nlb - 1;
+}
+
+/* Read/Write/Compare of @nlb blocks at @slba with the buffer at @gpa. */
+static uint16_t io(struct tq *q, uint8_t opcode, uint64_t slba, uint32_t nlb,
+		   uint64_t gpa)
+{
+	struct nac_sqe s;
+
+	sqe_rw(&s, opcode, slba, nlb);
+	prp_build(gpa, nlb << lba_shift, &s.dptr1, &s.dptr2);
+	return tq_cmd(q, &s);
+}
+
+static const char *sc_name(uint16_t st)
+{
+	static char buf[32];
+
+	if (st == STATUS_TIMEOUT)
+		return "timeout";
+	if (st == STATUS_BAD_CID)
+		return "wrong cid/sqid";
+	snprintf(buf, sizeof(buf), "0x%x%s", st & 0x7ff,
+		 st & NAC_DNR ? "+dnr" : "");
+	return buf;
+}
+
+static void status_is(uint16_t st, uint16_t want, const char *what)
+{
+	ok(st == want, "%s: status %s (want %s)", what, sc_name(st),
+	   want ? "error" : "success");
+	if (st != want)
+		diag("  want 0x%x%s", want & 0x7ff, want & NAC_DNR ? "+dnr" : "");
+}
+
+/* --- the tests -------------------------------------------------------------- */
+
+static struct vdev d1;
+static int irqfd[8];
+static struct kvm_accel_attach_bdev nullb_info;
+
+static void test_setup(const char *nullb)
+{
+	struct vfio_device_info dinfo = { .argsz = sizeof(dinfo) };
+	struct vfio_irq_info iinfo = { .argsz = sizeof(iinfo),
+				       .index = KVM_ACCEL_IRQ_INDEX_MSIX };
+	struct kvm_accel_info info = { .argsz = sizeof(info) };
+	unsigned int i;
+
+	if (!ok(mdev_create(&d1) == 0, "create an mdev through sysfs"))
+		bail("cannot create an mdev");
+	if (!ok(container_setup(&d1) == 0,
+		"container with its group, type1v2, guest RAM mapped"))
+		bail("cannot set up the container");
+	if (!ok(device_open(&d1) == 0, "VFIO_GROUP_GET_DEVICE_FD"))
+		bail("no device fd");
+	ok(ioctl(d1.fd, VFIO_DEVICE_GET_INFO, &dinfo) == 0 &&
+	   dinfo.num_irqs == KVM_ACCEL_NUM_IRQS && dinfo.num_regions == 0 &&
+	   (dinfo.flags & VFIO_DEVICE_FLAGS_RESET),
+	   "VFIO_DEVICE_GET_INFO: %u irq indexes, no regions, reset",
+	   dinfo.num_irqs);
+	ok(ioctl(d1.fd, VFIO_DEVICE_GET_IRQ_INFO, &iinfo) == 0 &&
+	   iinfo.count >= 8 && (iinfo.flags & VFIO_IRQ_INFO_EVENTFD),
+	   "VFIO_DEVICE_GET_IRQ_INFO(MSI-X): %u eventfd vectors", iinfo.count);
+	ok(ioctl(d1.fd, KVM_ACCEL_GET_INFO, &info) == 0 &&
+	   info.abi_version == KVM_ACCEL_ABI_VERSION && info.max_queues >= 8 &&
+	   info.max_queue_entries >= 64 && info.mdts == 256 * 1024 &&
+	   info.bdev_flags == 0,
+	   "GET_INFO: ABI %u, %u queues of %u entries, MDTS %u, no bdev",
+	   info.abi_version, info.max_queues, info.max_queue_entries,
+	   info.mdts);
+
+	info.argsz = offsetof(struct kvm_accel_info, nsid);
+	fails(ioctl(d1.fd, KVM_ACCEL_GET_INFO, &info), EINVAL,
+	      "GET_INFO with a short argsz");
+	info.argsz = sizeof(info);
+	info.flags = 1;
+	fails(ioctl(d1.fd, KVM_ACCEL_GET_INFO, &info), EINVAL,
+	      "GET_INFO with unknown flags");
+	fails(ioctl(d1.fd, _IO(VFIO_TYPE, VFIO_BASE + 99), &info), ENOTTY,
+	      "an unknown ioctl");
+	fails(ioctl(d1.fd, KVM_ACCEL_GET_INFO, (void *)8), EFAULT,
+	      "GET_INFO with a bad pointer");
+
+	/* Backend. */
+	fails(attach(d1.fd, "/nonexistent", 0, NULL), ENOENT,
+	      "ATTACH_BDEV of a missing path");
+	fails(attach(d1.fd, "/dev/null", 0, NULL), ENOTBLK,
+	      "ATTACH_BDEV of a character device");
+	fails(attach(d1.fd, nullb, 0x80, NULL), EINVAL,
+	      "ATTACH_BDEV with unknown flags");
+	{
+		struct kvm_accel_attach_bdev a = {
+			.argsz = sizeof(a), .path = 8, .nsid = 1,
+		};
+
+		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EFAULT,
+		      "ATTACH_BDEV with a bad path pointer");
+		a.path = (uintptr_t)nullb;
+		a.nsid = 0;
+		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EINVAL,
+		      "ATTACH_BDEV with NSID 0");
+		a.nsid = 1;
+		a.lba_shift = 13;
+		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EINVAL,
+		      "ATTACH_BDEV with an 8 KiB LBA");
+		a.lba_shift = 0;
+		a.argsz = 16;
+		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EINVAL,
+		      "ATTACH_BDEV with a short argsz");
+	}
+	succeeds(attach(d1.fd, nullb, 0, &nullb_info), "ATTACH_BDEV null_blk");
+	lba_shift = nullb_info.lba_shift;
+	ok(nullb_info.nsze == (1ull << 30) >> lba_shift &&
+	   (nullb_info.bdev_flags & KVM_ACCEL_BDEV_ATTACHED),
+	   "null_blk: %llu LBAs of %u bytes, flags 0x%x",
+	   (unsigned long long)nullb_info.nsze, 1u << lba_shift,
+	   nullb_info.bdev_flags);
+	ok(nullb_info.bdev_flags & KVM_ACCEL_BDEV_POLL,
+	   "null_blk with poll queues: polled I/O");
+	fails(attach(d1.fd, nullb, 0, NULL), EBUSY, "a second ATTACH_BDEV");
+
+	/* Interrupts. */
+	for (i = 0; i < 8; i++) {
+		irqfd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (irqfd[i] < 0)
+			bail("eventfd");
+	}
+	succeeds(set_irqs(d1.fd, 0, 8, irqfd), "SET_IRQS: 8 vector eventfds");
+	{
+		char buf[sizeof(struct vfio_irq_set) + 4];
+		struct vfio_irq_set *set = (void *)buf;
+		int32_t bad = open("/dev/null", O_RDONLY);
+		uint64_t v = 0;
+
+		fails(set_irqs(d1.fd, 1000, 1, irqfd), EINVAL,
+		      "SET_IRQS beyond the last vector");
+		fails(set_irqs(d1.fd, 9, 1, &bad), EINVAL,
+		      "SET_IRQS with a non-eventfd");
+		close(bad);
+		set->argsz = sizeof(*set);
+		set->flags = VFIO_IRQ_SET_DATA_NONE |
+			     VFIO_IRQ_SET_ACTION_TRIGGER;
+		set->index = KVM_ACCEL_IRQ_INDEX_INTX;
+		set->start = 0;
+		set->count = 1;
+		fails(ioctl(d1.fd, VFIO_DEVICE_SET_IRQS, set), EINVAL,
+		      "SET_IRQS on the INTx index");
+		set->index = KVM_ACCEL_IRQ_INDEX_MSIX;
+		set->start = 7;
+		ok(ioctl(d1.fd, VFIO_DEVICE_SET_IRQS, set) == 0 &&
+		   read(irqfd[7], &v, sizeof(v)) == sizeof(v) && v == 1,
+		   "SET_IRQS DATA_NONE fires vector 7");
+	}
+}
+
+static void test_create_errors(void)
+{
+	struct kvm_accel_queue_pair p;
+	struct tq q;
+	int devnull = open("/dev/null", O_RDONLY);
+
+	tq_init(&q, d1.fd, 1, 16, 16, TQ_SHADOW, 1, irqfd[1], 0);
+#define BAD_CREATE(field, value, err, what) do {			\
+		tq_params(&q, &p);					\
+		p.field = value;					\
+		fails(ioctl(d1.fd, KVM_ACCEL_CREATE_QUEUE_PAIR, &p), err, \
+		      "CREATE_QUEUE_PAIR with " what);			\
+		qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 1, 0);	\
+	} while (0)
+	BAD_CREATE(qid, 0, EINVAL, "qid 0 (the admin queue)");
+	BAD_CREATE(qid, 1000, EINVAL, "qid 1000");
+	BAD_CREATE(sq_entries, 1, EINVAL, "a 1-entry SQ");
+	BAD_CREATE(cq_entries, 100000, EINVAL, "a 100000-entry CQ");
+	BAD_CREATE(sq_gpa, q.sq_gpa + 64, EINVAL, "an unaligned SQ");
+	BAD_CREATE(cq_gpa, UNMAPPED, EFAULT, "a CQ outside guest memory");
+	BAD_CREATE(cq_gpa, RAM_C, EFAULT, "a CQ in read-only memory");
+	tq_params(&q, &p);
+	p.sq_entries = 128;	/* 8 KiB */
+	p.sq_gpa = RAM_SIZE - PAGE;
+	fails(ioctl(d1.fd, KVM_ACCEL_CREATE_QUEUE_PAIR, &p), EFAULT,
+	      "CREATE_QUEUE_PAIR with an SQ running off the end of guest memory");
+	qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 1, 0);
+	BAD_CREATE(sq_db_gpa, UNMAPPED, EFAULT,
+		   "a shadow doorbell outside guest memory");
+	BAD_CREATE(sq_db_gpa, q.db_gpa + 2, EINVAL,
+		   "an unaligned shadow doorbell");
+	BAD_CREATE(sq_db_gpa, 0, EINVAL, "an event index but no doorbell");
+	BAD_CREATE(vector, 999, EINVAL, "vector 999");
+	BAD_CREATE(page_shift, 11, EINVAL, "2 KiB pages");
+	BAD_CREATE(mdts, 100, EINVAL, "a 100-byte MDTS");
+	BAD_CREATE(kick_fd, devnull, EINVAL, "a kick fd that is no eventfd");
+	BAD_CREATE(kick_fd, 9999, EBADF, "a kick fd that is not open");
+	BAD_CREATE(flags, 0x100, EINVAL, "unknown flags");
+	BAD_CREATE(argsz, 40, EINVAL, "a short argsz");
+#undef BAD_CREATE
+	close(devnull);
+	close(q.kick);
+	fails(qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 5, 0), ENOENT,
+	      "DESTROY_QUEUE_PAIR of a queue that does not exist");
+	fails(qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 0, 0), EINVAL,
+	      "DESTROY_QUEUE_PAIR of qid 0");
+	fails(qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 5, 1), EINVAL,
+	      "DESTROY_QUEUE_PAIR with unknown flags");
+	fails(doorbell(d1.fd, 5, 0, 0), ENOENT,
+	      "DOORBELL of a queue that does not exist");
+}
+
+static struct tq q1, q2, q3;
+static uint64_t buf_a, buf_b;		/* 256 KiB data buffers */
+
+static void test_data(void)
+{
+	uint64_t slba = 1000;
+	uint16_t st;
+	struct nac_sqe s;
+
+	/* q1: MMIO doorbells forwarded by ioctl. q2: shadow doorbells and a
+	 * kick eventfd. q3: shadow doorbells and SGLs. */
+	tq_init(&q1, d1.fd, 1, 64, 64, 0, 1, irqfd[1], 0);
+	succeeds(tq_create(&q1), "CREATE_QUEUE_PAIR 1 (MMIO doorbells)");
+	fails(tq_create(&q1), EEXIST, "CREATE_QUEUE_PAIR 1 again");
+	tq_init(&q2, d1.fd, 2, 32, 32, TQ_SHADOW, 2, irqfd[2], 0);
+	succeeds(tq_create(&q2), "CREATE_QUEUE_PAIR 2 (shadow doorbells)");
+	tq_init(&q3, d1.fd, 3, 32, 32, TQ_SHADOW | TQ_SGL, 3, irqfd[3], 0);
+	succeeds(tq_create(&q3), "CREATE_QUEUE_PAIR 3 (shadow, SGL)");
+
+	buf_a = galloc(256 << 10, PAGE);
+	buf_b = galloc(256 << 10, PAGE);
+
+	fill(buf_a, 4096, 1);
+	status_is(io(&q1, NAC_CMD_WRITE, slba, 8, buf_a), 0, "4K write (PRP1)");
+	memset(g2h(buf_b), 0, 4096);
+	status_is(io(&q1, NAC_CMD_READ, slba, 8, buf_b), 0, "4K read (PRP1)");
+	ok(check(buf_b, 4096, 1), "4K read returns the data written");
+	/* The CQE is posted before the vector fires: allow for the gap. */
+	if (!q1.irqs) {
+		struct pollfd pfd = { .fd = q1.irq, .events = POLLIN };
+
+		if (poll(&pfd, 1, 1000) > 0)
+			tq_drain_irq(&q1);
+	}
+	ok(q1.irqs > 0, "interrupts arrive on the vector's eventfd (%llu)",
+	   (unsigned long long)q1.irqs);
+
+	fill(buf_a, 8192, 2);
+	status_is(io(&q2, NAC_CMD_WRITE, slba, 16, buf_a), 0,
+		  "8K write (PRP1+PRP2), shadow doorbell");
+	memset(g2h(buf_b), 0, 8192);
+	status_is(io(&q2, NAC_CMD_READ, slba, 16, buf_b), 0, "8K read");
+	ok(check(buf_b, 8192, 2), "8K read returns the data written");
+
+	/* A PRP list, first entry at an offset. */
+	fill(buf_a + 512, 64 << 10, 3);
+	status_is(io(&q2, NAC_CMD_WRITE, slba, 128, buf_a + 512), 0,
+		  "64K write with a PRP list, PRP1 at offset 512");
+	memset(g2h(buf_b + 512), 0, 64 << 10);
+	status_is(io(&q2, NAC_CMD_READ, slba, 128, buf_b + 512), 0,
+		  "64K read with a PRP list");
+	ok(check(buf_b + 512, 64 << 10, 3), "64K read returns the data");
+
+	/* MDTS, with a PRP list that chains to a second list page. */
+	{
+		uint64_t list = galloc(2 * PAGE, PAGE), *l;
+		unsigned int i;
+
+		fill(buf_a, 256 << 10, 4);
+		sqe_rw(&s, NAC_CMD_WRITE, slba, 512);
+		s.dptr1 = buf_a;
+		/* 63 entries; put the list 2 entries before a page end. */
+		s.dptr2 = list + PAGE - 16;
+		l = g2h(list + PAGE - 16);
+		l[0] = buf_a + PAGE;
+		l[1] = list + PAGE;		/* chain pointer */
+		l = g2h(list + PAGE);
+		for (i = 0; i < 62; i++)
+			l[i] = buf_a + (i + 2) * PAGE;
+		status_is(tq_cmd(&q1, &s), 0,
+			  "256K (MDTS) write, PRP list chained over 2 pages");
+		memset(g2h(buf_b), 0, 256 << 10);
+		status_is(io(&q1, NAC_CMD_READ, slba, 512, buf_b), 0,
+			  "256K read");
+		ok(check(buf_b, 256 << 10, 4), "256K read returns the data");
+	}
+
+	/* Dword aligned but not sector aligned: the bounce path. */
+	fill(buf_a + 4, 4096, 5);
+	status_is(io(&q1, NAC_CMD_WRITE, slba, 8, buf_a + 4), 0,
+		  "write from a dword-aligned buffer (bounced)");
+	memset(g2h(buf_b + 12), 0, 4096);
+	status_is(io(&q1, NAC_CMD_READ, slba, 8, buf_b + 12), 0,
+		  "read into a dword-aligned buffer (bounced)");
+	ok(check(buf_b + 12, 4096, 5), "bounced read returns the data");
+
+	/* SGL: one data block, then a last segment of three blocks. */
+	{
+		struct nac_sgl_desc *d = (void *)&s.dptr1, *seg;
+		uint64_t list = galloc(PAGE, PAGE);
+
+		fill(buf_a, 12288, 6);
+		sqe_rw(&s, NAC_CMD_WRITE, slba, 24);
+		s.flags = NAC_PSDT_SGL_MPTR_CONTIG << NAC_SQE_PSDT_SHIFT;
+		d->addr = buf_a;
+		d->len = 12288;
+		d->type = NAC_SGL_TYPE_DATA_BLOCK << 4;
+		status_is(tq_cmd(&q3, &s), 0, "12K write, SGL data block");
+		memset(g2h(buf_b), 0, 16384);
+		sqe_rw(&s, NAC_CMD_READ, slba, 24);
+		s.flags = NAC_PSDT_SGL_MPTR_CONTIG << NAC_SQE_PSDT_SHIFT;
+		seg = g2h(list);
+		memset(seg, 0, 3 * sizeof(*seg));
+		seg[0].addr = buf_b + 8192;	/* out of order on purpose */
+		seg[0].len = 4096;
+		seg[1].addr = buf_b;
+		seg[1].len = 4096;
+		seg[2].addr = buf_b + 4096;
+		seg[2].len = 4096;
+		seg[0].type = seg[1].type = seg[2].type =
+			NAC_SGL_TYPE_DATA_BLOCK << 4;
+		d->addr = list;
+		d->len = 3 * sizeof(*seg);
+		d->type = NAC_SGL_TYPE_LAST_SEGMENT << 4;
+		status_is(tq_cmd(&q3, &s), 0,
+			  "12K read, SGL last segment of 3 blocks");
+		ok(check(buf_b + 8192, 4096, 6) &&
+		   !memcmp(g2h(buf_b), (char *)g2h(buf_a) + 4096, 8192),
+		   "SGL read scatters the data as described");
+	}
+
+	/* FUA, Flush. */
+	sqe_rw(&s, NAC_CMD_WRITE, slba, 8);
+	s.cdw12 |= NAC_RW_FUA;
+	prp_build(buf_a, 4096, &s.dptr1, &s.dptr2);
+	status_is(tq_cmd(&q2, &s), 0, "write with FUA");
+	memset(&s, 0, sizeof(s));
+	s.opcode = NAC_CMD_FLUSH;
+	s.nsid = 1;
+	status_is(tq_cmd(&q2, &s), 0, "flush");
+	s.nsid = 0xffffffff;
+	status_is(tq_cmd(&q2, &s), 0, "flush of all namespaces");
+
+	/* Write Zeroes. */
+	fill(buf_a, 8192, 7);
+	status_is(io(&q1, NAC_CMD_WRITE, 2000, 16, buf_a), 0,
+		  "write before write zeroes");
+	sqe_rw(&s, NAC_CMD_WRITE_ZEROES, 2000, 8);
+	status_is(tq_cmd(&q1, &s), 0, "write zeroes of 8 blocks");
+	status_is(io(&q1, NAC_CMD_READ, 2000, 16, buf_b), 0,
+		  "read after write zeroes");
+	ok(is_zero(buf_b, 4096) &&
+	   !memcmp(g2h(buf_b + 4096), g2h(buf_a + 4096), 4096),
+	   "write zeroes zeroed exactly its blocks");
+	sqe_rw(&s, NAC_CMD_WRITE_ZEROES, 2000, 8);
+	s.cdw12 |= NAC_WZ_DEAC;
+	status_is(tq_cmd(&q1, &s), 0, "write zeroes with DEAC");
+
+	/* Dataset Management. */
+	{
+		struct nac_dsm_range *r;
+		uint64_t rg = galloc(PAGE, PAGE);
+
+		r = g2h(rg);
+		memset(r, 0, 2 * sizeof(*r));
+		r[0].slba = 3000;
+		r[0].nlb = 8;
+		r[1].slba = 4000;
+		r[1].nlb = 0;
+		memset(&s, 0, sizeof(s));
+		s.opcode = NAC_CMD_DSM;
+		s.nsid = 1;
+		s.cdw10 = 1;		/* 2 ranges */
+		s.cdw11 = NAC_DSM_AD;
+		s.dptr1 = rg;
+		status_is(tq_cmd(&q1, &s), 0, "DSM deallocate, 2 ranges");
+		r[0].slba = nullb_info.nsze;
+		status_is(tq_cmd(&q1, &s), NAC_SC_LBA_RANGE | NAC_DNR,
+			  "DSM with a range past the end");
+		s.cdw11 = 0;
+		status_is(tq_cmd(&q1, &s), 0, "DSM with hints only");
+	}
+
+	/* Compare. */
+	fill(buf_a, 4096, 8);
+	status_is(io(&q1, NAC_CMD_WRITE, 5000, 8, buf_a), 0,
+		  "write before compare");
+	status_is(io(&q1, NAC_CMD_COMPARE, 5000, 8, buf_a), 0,
+		  "compare with equal data");
+	((uint8_t *)g2h(buf_a))[1000] ^= 1;
+	status_is(io(&q1, NAC_CMD_COMPARE, 5000, 8, buf_a),
+		  NAC_SC_COMPARE_FAILURE | NAC_DNR,
+		  "compare with one bit flipped");
+
+	(void)st;
+}
+
+/* Everything a guest can get wrong, answered with the status NVMe names. */
+static void test_command_errors(void)
+{
+	uint64_t nsze = nullb_info.nsze;
+	struct nac_sqe s;
+	uint64_t *l;
+
+	status_is(io(&q1, NAC_CMD_READ, nsze, 1, buf_b),
+		  NAC_SC_LBA_RANGE | NAC_DNR, "read at the first LBA past the end");
+	status_is(io(&q1, NAC_CMD_WRITE, nsze - 1, 2, buf_b),
+		  NAC_SC_LBA_RANGE | NAC_DNR, "write running past the end");
+	status_is(io(&q1, NAC_CMD_READ, ~0ull - 1, 4, buf_b),
+		  NAC_SC_LBA_RANGE | NAC_DNR, "read whose range wraps around");
+	sqe_rw(&s, 0x7f, 0, 1);
+	status_is(tq_cmd(&q1, &s), NAC_SC_INVALID_OPCODE | NAC_DNR,
+		  "an unknown opcode");
+	sqe_rw(&s, NAC_CMD_READ, 0, 1);
+	s.nsid = 2;
+	s.dptr1 = buf_b;
+	status_is(tq_cmd(&q1, &s), NAC_SC_INVALID_NS | NAC_DNR,
+		  "a read of namespace 2");
+	sqe_rw(&s, NAC_CMD_READ, 0, 1);
+	s.flags = 1;
+	s.dptr1 = buf_b;
+	status_is(tq_cmd(&q1, &s), NAC_SC_INVALID_FIELD | NAC_DNR,
+		  "a fused command");
+	status_is(io(&q1, NAC_CMD_READ, 0, 1024, buf_b),
+		  NAC_SC_INVALID_FIELD | NAC_DNR, "a 512K read (over MDTS)");
+
+	/* PRPs. */
+	sqe_rw(&s, NAC_CMD_READ, 0, 1);
+	s.dptr1 = buf_b + 2;
+	status_is(tq_cmd(&q1, &s), NAC_SC_PRP_INVALID_OFFSET | NAC_DNR,
+		  "PRP1 not dword aligned");
+	sqe_rw(&s, NAC_CMD_READ, 0, 24);
+	s.dptr1 = buf_b;
+	s.dptr2 = prp_pool[0];
+	l = g2h(prp_pool[0]);
+	l[0] = buf_b + PAGE;
+	l[1] = buf_b + 2 * PAGE + 8;
+	status_is(tq_cmd(&q1, &s), NAC_SC_PRP_INVALID_OFFSET | NAC_DNR,
+		  "a PRP list entry with an offset");
+	sqe_rw(&s, NAC_CMD_READ, 0, 8);
+	s.dptr1 = UNMAPPED;
+	status_is(tq_cmd(&q1, &s), NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+		  "read into memory that is not the guest's");
+	sqe_rw(&s, NAC_CMD_WRITE, 0, 8);
+	s.dptr1 = UNMAPPED + 4 * PAGE;
+	status_is(tq_cmd(&q1, &s), NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+		  "write from memory that is not the guest's");
+	sqe_rw(&s, NAC_CMD_READ, 0, 8);
+	s.dptr1 = UNMAPPED + 12;
+	status_is(tq_cmd(&q1, &s), NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+		  "bounced read into memory that is not the guest's");
+	sqe_rw(&s, NAC_CMD_READ, 0, 8);
+	s.dptr1 = RAM_SIZE - 2048;	/* the second page is outside */
+	s.dptr2 = RAM_SIZE;
+	status_is(tq_cmd(&q1, &s), NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+		  "read straddling the end of guest memory");
+	sqe_rw(&s, NAC_CMD_READ, 0, 24);
+	s.dptr1 = buf_b;
+	s.dptr2 = UNMAPPED;
+	status_is(tq_cmd(&q1, &s), NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+		  "a PRP list outside guest memory");
+	sqe_rw(&s, NAC_CMD_READ, 0, 8);
+	s.dptr1 = RAM_C;
+	status_is(tq_cmd(&q1, &s), NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+		  "read into read-only guest memory");
+	memset(g2h(RAM_C), 0x5a, 4096);
+	status_is(io(&q1, NAC_CMD_WRITE, 6000, 8, RAM_C), 0,
+		  "write from read-only guest memory");
+	status_is(io(&q1, NAC_CMD_READ, 6000, 8, buf_b), 0, "read it back");
+	ok(!memcmp(g2h(buf_b), g2h(RAM_C), 4096),
+	   "the data came from the read-only mapping");
+
+	/* SGLs. */
+	{
+		struct nac_sgl_desc *d = (void *)&s.dptr1;
+
+		sqe_rw(&s, NAC_CMD_READ, 0, 8);
+		s.flags = NAC_PSDT_SGL_MPTR_CONTIG << NAC_SQE_PSDT_SHIFT;
+		d->addr = buf_b;
+		d->len = 4096;
+		status_is(tq_cmd(&q1, &s), NAC_SC_INVALID_FIELD | NAC_DNR,
+			  "an SGL on a queue without SGLs");
+		d->type = 0xe0;
+		status_is(tq_cmd(&q3, &s), NAC_SC_SGL_INVALID_TYPE | NAC_DNR,
+			  "an SGL descriptor of a reserved type");
+		d->type = NAC_SGL_TYPE_DATA_BLOCK << 4;
+		d->addr = UNMAPPED;
+		status_is(tq_cmd(&q3, &s), NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+			  "an SGL data block outside guest memory");
+		d->addr = buf_b;
+		d->len = 2048;
+		status_is(tq_cmd(&q3, &s), NAC_SC_SGL_INVALID_DATA_LEN | NAC_DNR,
+			  "an SGL shorter than the transfer");
+		d->type = NAC_SGL_TYPE_LAST_SEGMENT << 4;
+		d->addr = UNMAPPED;
+		d->len = 32;
+		status_is(tq_cmd(&q3, &s), NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+			  "an SGL segment outside guest memory");
+	}
+
+	/* Still healthy afterwards. */
+	fill(buf_a, 4096, 9);
+	status_is(io(&q1, NAC_CMD_WRITE, 7000, 8, buf_a), 0,
+		  "a good write after the bad commands");
+	status_is(io(&q1, NAC_CMD_READ, 7000, 8, buf_b), 0, "and its read");
+	ok(check(buf_b, 4096, 9), "data intact");
+}
+
+/* Full queues, doorbell errors, bogus shadow values, interrupts. */
+static void test_queue_mechanics(void)
+{
+	struct kvm_accel_stats st0, st1;
+	struct tq q;
+	struct nac_sqe s;
+	struct nac_cqe c;
+	unsigned int i, got = 0, okcnt = 0;
+	bool seen[16] = { false }, dup = false;
+
+	/* SQ of 16 with a CQ of 4: completions wait for room. */
+	tq_init(&q, d1.fd, 4, 16, 4, 0, 4, irqfd[4], 0);
+	succeeds(tq_create(&q), "CREATE_QUEUE_PAIR 4: 16-entry SQ, 4-entry CQ");
+	for (i = 0; i < 15; i++) {
+		sqe_rw(&s, NAC_CMD_READ, i * 8, 8);
+		s.dptr1 = buf_b + i * PAGE;
+		tq_submit(&q, &s);
+	}
+	tq_ring_sq(&q);
+	while (got < 15 && tq_wait(&q, &c, TIMEOUT_MS)) {
+		got++;
+		if (c.cid < 16) {
+			dup |= seen[c.cid];
+			seen[c.cid] = true;
+		}
+		okcnt += (c.status >> 1) == 0;
+		/* Reap two at a time: the CQ stays full most of the time. */
+		if (got % 2 == 0 || got == 15)
+			tq_ring_cq(&q);
+	}
+	ok(got == 15 && okcnt == 15 && !dup,
+	   "15 commands through a 4-entry CQ: %u completed, %u ok", got,
+	   okcnt);
+
+	fails(doorbell(d1.fd, 4, 16, 0), EINVAL, "SQ tail doorbell of 16 on a 16-entry SQ");
+	fails(doorbell(d1.fd, 4, 4, KVM_ACCEL_DB_CQ_HEAD), EINVAL,
+	      "CQ head doorbell of 4 on a 4-entry CQ");
+	fails(doorbell(d1.fd, 4, 0, 0x10), EINVAL, "DOORBELL with unknown flags");
+	get_stats(d1.fd, &st0, 0);
+	/* A head that frees entries never posted. */
+	succeeds(doorbell(d1.fd, 4, (q.cq_head + 2) % 4, KVM_ACCEL_DB_CQ_HEAD),
+		 "CQ head doorbell beyond the posted entries is taken");
+	sqe_rw(&s, NAC_CMD_READ, 0, 8);
+	s.dptr1 = buf_b;
+	status_is(tq_cmd(&q, &s), 0, "the queue works after it");
+	get_stats(d1.fd, &st1, 0);
+	ok(st1.db_errors > st0.db_errors,
+	   "... and counted as a doorbell error (%llu)",
+	   (unsigned long long)st1.db_errors);
+
+	/* QUIESCE cannot finish while completions wait for CQ space. */
+	for (i = 0; i < 8; i++) {
+		sqe_rw(&s, NAC_CMD_READ, i * 8, 8);
+		s.dptr1 = buf_b + i * PAGE;
+		tq_submit(&q, &s);
+	}
+	tq_ring_sq(&q);
+	/* Wait until the CQ is full: 3 entries of 4 posted. */
+	{
+		uint32_t last = (q.cq_head + 2) % q.cqn;
+		uint8_t ph = q.cq_head + 2 >= q.cqn ? !q.phase : q.phase;
+		uint64_t until = now_ns() + (uint64_t)TIMEOUT_MS * 1000000;
+
+		while ((__atomic_load_n(&q.cq[last].status, __ATOMIC_ACQUIRE) &
+			1) != ph && now_ns() < until)
+			usleep(1000);
+	}
+	fails(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4, 0), EAGAIN,
+	      "QUIESCE while completions wait for a full CQ");
+	for (got = okcnt = 0; got < 8 && tq_wait(&q, &c, TIMEOUT_MS); got++) {
+		okcnt += (c.status >> 1) == 0;
+		tq_ring_cq(&q);
+	}
+	ok(got == 8 && okcnt == 8,
+	   "the quiesced queue still posts as the guest reaps (%u)", got);
+	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4, 0),
+		 "QUIESCE once the guest has reaped");
+	tq_destroy(&q);
+
+	/* Bogus shadow doorbell values: ignored, counted, recoverable. */
+	get_stats(d1.fd, &st0, 0);
+	sqe_rw(&s, NAC_CMD_READ, 0, 8);
+	s.dptr1 = buf_b;
+	tq_submit(&q2, &s);
+	*q2.sq_db = 1000;
+	tq_kick(&q2);
+	usleep(200000);
+	ok(!tq_peek(&q2, &c), "a shadow SQ tail of 1000 (32 entries) fetches nothing");
+	get_stats(d1.fd, &st1, 0);
+	ok(st1.db_errors > st0.db_errors,
+	   "... and counts a doorbell error");
+	*q2.sq_db = q2.sq_tail;
+	tq_kick(&q2);
+	ok(tq_wait(&q2, &c, TIMEOUT_MS) && (c.status >> 1) == 0,
+	   "a valid shadow tail afterwards gets the command done");
+	*q2.cq_db = (q2.cq_head + 10) % q2.cqn;	/* frees unposted entries */
+	tq_kick(&q2);
+	usleep(100000);
+	*q2.cq_db = q2.cq_head;
+	status_is(io(&q2, NAC_CMD_READ, 0, 8, buf_b), 0,
+		  "a bogus shadow CQ head is ignored");
+
+	/* Interrupt control. */
+	{
+		struct kvm_accel_coalescing co = { .argsz = sizeof(co) };
+		struct tq qn;
+		uint64_t v, t0;
+
+		tq_init(&qn, d1.fd, 5, 8, 8, TQ_NOIRQ, 5, irqfd[5], 0);
+		succeeds(tq_create(&qn), "CREATE_QUEUE_PAIR 5 with interrupts off");
+		while (read(irqfd[5], &v, sizeof(v)) > 0)
+			;
+		status_is(io(&qn, NAC_CMD_READ, 0, 8, buf_b), 0,
+			  "a command on it (polled CQ)");
+		usleep(50000);
+		ok(read(irqfd[5], &v, sizeof(v)) < 0,
+		   "no interrupt from a CQ with interrupts disabled");
+		tq_destroy(&qn);
+
+		co.aggr_thr = 7;
+		co.aggr_time = 200;	/* 20 ms */
+		succeeds(ioctl(d1.fd, KVM_ACCEL_SET_COALESCING, &co),
+			 "SET_COALESCING: 8 entries or 20 ms");
+		t0 = now_ns();
+		status_is(io(&q1, NAC_CMD_READ, 0, 8, buf_b), 0,
+			  "a command with coalescing");
+		diag("coalesced completion after %llu us",
+		     (unsigned long long)(now_ns() - t0) / 1000);
+		co.flags = KVM_ACCEL_COALESCE_VECTOR | KVM_ACCEL_COALESCE_CD;
+		co.vector = 1;
+		succeeds(ioctl(d1.fd, KVM_ACCEL_SET_COALESCING, &co),
+			 "SET_COALESCING: coalescing disabled for vector 1");
+		status_is(io(&q1, NAC_CMD_READ, 0, 8, buf_b), 0,
+			  "a command without coalescing");
+		co.flags = KVM_ACCEL_COALESCE_CD;
+		fails(ioctl(d1.fd, KVM_ACCEL_SET_COALESCING, &co), EINVAL,
+		      "SET_COALESCING: CD without a vector");
+		co.flags = 0x40;
+		fails(ioctl(d1.fd, KVM_ACCEL_SET_COALESCING, &co), EINVAL,
+		      "SET_COALESCING with unknown flags");
+		co.flags = 0;
+		co.aggr_thr = co.aggr_time = 0;
+		succeeds(ioctl(d1.fd, KVM_ACCEL_SET_COALESCING, &co),
+			 "SET_COALESCING off");
+	}
+}
+
+/* Hand a running queue back and take it over again, phase and all. */
+static void test_handover(void)
+{
+	struct kvm_accel_queue_state st = { 0 }, st2;
+	struct nac_sqe s;
+	struct nac_cqe c;
+	unsigned int i;
+
+	/* Wrap q2's CQ once so the phase is 0 at the hand-over. */
+	for (i = 0; i < 40; i++)
+		if (io(&q2, NAC_CMD_READ, i, 1, buf_b))
+			break;
+	ok(i == 40, "40 commands on queue 2 (its CQ wrapped, phase %u)",
+	   q2.phase);
+	fails(queue_state(d1.fd, 2, &st, false), EBUSY,
+	      "GET_QUEUE_STATE of a running queue");
+	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 2, 0), "QUIESCE queue 2");
+	succeeds(queue_state(d1.fd, 2, &st, false), "GET_QUEUE_STATE");
+	/* Queue 2 saw the bogus shadow values above: DB_ERROR. */
+	ok(st.state == (KVM_ACCEL_QS_QUIESCED | KVM_ACCEL_QS_DB_ERROR) &&
+	   st.sq_head == q2.sq_tail &&
+	   st.sq_tail == q2.sq_tail && st.cq_tail == q2.cq_head &&
+	   st.cq_head == q2.cq_head && st.cq_phase == q2.phase,
+	   "state 0x%x (quiesced, doorbell error seen): sq %u/%u cq %u/%u phase %u",
+	   st.state, st.sq_head, st.sq_tail, st.cq_head, st.cq_tail,
+	   st.cq_phase);
+
+	/* A submission while quiesced waits. */
+	sqe_rw(&s, NAC_CMD_READ, 0, 8);
+	s.dptr1 = buf_b;
+	tq_submit(&q2, &s);
+	tq_ring_sq(&q2);
+	usleep(100000);
+	ok(!tq_peek(&q2, &c), "nothing is fetched while quiesced");
+	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 2, KVM_ACCEL_QUIESCE_RESUME),
+		 "QUIESCE with RESUME");
+	ok(tq_wait(&q2, &c, TIMEOUT_MS) && !(c.status >> 1),
+	   "the waiting command completes after resume");
+	tq_ring_cq(&q2);
+
+	/* Hand back: quiesce, state, destroy. Take over: create quiesced,
+	 * set the state, resume. */
+	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 2, 0), "QUIESCE again");
+	succeeds(queue_state(d1.fd, 2, &st, false), "GET_QUEUE_STATE again");
+	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 2, 0),
+		 "DESTROY_QUEUE_PAIR 2 (handed back)");
+	q2.flags |= TQ_QUIESCED;
+	succeeds(tq_create(&q2), "CREATE_QUEUE_PAIR 2 quiesced, same rings");
+	q2.flags &= ~TQ_QUIESCED;
+	st2 = st;
+	st2.sq_head = 40;
+	fails(queue_state(d1.fd, 2, &st2, true), EINVAL,
+	      "SET_QUEUE_STATE with an SQ head beyond the queue");
+	st2 = st;
+	st2.cq_phase = 2;
+	fails(queue_state(d1.fd, 2, &st2, true), EINVAL,
+	      "SET_QUEUE_STATE with phase 2");
+	st2 = st;
+	st2.state = 0;
+	succeeds(queue_state(d1.fd, 2, &st2, true), "SET_QUEUE_STATE");
+	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 2, KVM_ACCEL_QUIESCE_RESUME),
+		 "resume the taken-over queue");
+	fails(queue_state(d1.fd, 2, &st2, true), EBUSY,
+	      "SET_QUEUE_STATE on a running queue");
+	fill(buf_a, 4096, 10);
+	diag("queue 2 continues at phase %u", q2.phase);
+	status_is(io(&q2, NAC_CMD_WRITE, 8000, 8, buf_a), 0,
+		  "write on the taken-over queue");
+	status_is(io(&q2, NAC_CMD_READ, 8000, 8, buf_b), 0, "and a read");
+	ok(check(buf_b, 4096, 10), "data intact across the hand-over");
+	fails(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 9, 0), ENOENT,
+	      "QUIESCE of a queue that does not exist");
+}
+
+/* Several queues with many commands each, data verified. */
+static void test_concurrency(void)
+{
+	enum { NQ = 4, QD = 16, ROUNDS = 8 };
+	struct tq q[NQ];
+	uint64_t bufs = galloc((uint64_t)NQ * QD * PAGE, PAGE);
+	unsigned int i, j, r, errors = 0, bad = 0;
+	struct nac_cqe c;
+	struct nac_sqe s;
+
+	for (i = 0; i < NQ; i++) {
+		tq_init(&q[i], d1.fd, 10 + i, 32, 32, i % 2 ? TQ_SHADOW : 0,
+			4 + i % 4, irqfd[4 + i % 4], 0);
+		if (tq_create(&q[i]))
+			bail("create queue %u", 10 + i);
+	}
+	for (r = 0; r < ROUNDS; r++) {
+		bool write = r % 2 == 0;
+
+		for (i = 0; i < NQ; i++) {
+			for (j = 0; j < QD; j++) {
+				uint64_t b = bufs + (i * QD + j) * PAGE;
+				uint64_t lba = 100000 + (i * QD + j) * 8;
+
+				if (write)
+					fill(b, PAGE, r * 1000 + i * QD + j);
+				else
+					memset(g2h(b), 0, PAGE);
+				sqe_rw(&s, write ? NAC_CMD_WRITE : NAC_CMD_READ,
+				       lba, 8);
+				s.dptr1 = b;
+				tq_submit(&q[i], &s);
+			}
+			tq_ring_sq(&q[i]);
+		}
+		for (i = 0; i < NQ; i++) {
+			for (j = 0; j < QD; j++) {
+				if (!tq_wait(&q[i], &c, TIMEOUT_MS)) {
+					errors += QD - j;
+					break;
+				}
+				errors += (c.status >> 1) != 0;
+			}
+			tq_ring_cq(&q[i]);
+		}
+		if (!write)
+			for (i = 0; i < NQ * QD; i++)
+				bad += !check(bufs + i * PAGE, PAGE,
+					      (r - 1) * 1000 + i);
+	}
+	ok(!errors && !bad,
+	   "%u rounds of %u commands on %u queues at once: %u errors, %u bad buffers",
+	   ROUNDS, QD, NQ, errors, bad);
+
+	/* Destroy with commands in flight. */
+	for (i = 0; i < NQ; i++) {
+		for (j = 0; j < QD; j++) {
+			sqe_rw(&s, NAC_CMD_READ, j * 8, 8);
+			s.dptr1 = bufs + (i * QD + j) * PAGE;
+			tq_submit(&q[i], &s);
+		}
+		tq_ring_sq(&q[i]);
+	}
+	for (i = 0; i < NQ; i++) {
+		int ret = qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR,
+				    q[i].qid, 0);
+
+		if (ret)
+			errors++;
+		close(q[i].kick);
+	}
+	ok(!errors, "DESTROY_QUEUE_PAIR of 4 queues with commands in flight");
+}
+
+/* QEMU unmaps guest memory under running queues. */
+static void test_unmap(void)
+{
+	struct kvm_accel_queue_state st;
+	struct tq q;
+
+	/* Rings in region B, data in region B and in RAM. */
+	tq_init(&q, d1.fd, 20, 16, 16, TQ_SHADOW, 6, irqfd[6], RAM_B);
+	succeeds(tq_create(&q), "CREATE_QUEUE_PAIR 20 with rings in region B");
+	fill(RAM_B + 100 * PAGE, 8192, 11);
+	status_is(io(&q, NAC_CMD_WRITE, 9000, 16, RAM_B + 100 * PAGE), 0,
+		  "write from region B");
+	status_is(io(&q1, NAC_CMD_READ, 9000, 16, RAM_B + 110 * PAGE), 0,
+		  "read into region B on another queue");
+	ok(check(RAM_B + 110 * PAGE, 8192, 11), "data intact");
+	succeeds(dma_unmap(RAM_B, RAM_B_SIZE),
+		 "VFIO_IOMMU_UNMAP_DMA of region B (pinned rings and data)");
+	succeeds(queue_state(d1.fd, 20, &st, false),
+		 "GET_QUEUE_STATE of the queue whose rings went");
+	ok(st.state & KVM_ACCEL_QS_BROKEN, "it is stopped for good (state 0x%x)",
+	   st.state);
+	status_is(io(&q1, NAC_CMD_READ, 9000, 16, RAM_B + 110 * PAGE),
+		  NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+		  "read into the unmapped region");
+	status_is(io(&q1, NAC_CMD_READ, 9000, 16, buf_b), 0,
+		  "other queues keep working");
+	ok(check(buf_b, 8192, 11), "data intact");
+	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 20, 0),
+		 "DESTROY_QUEUE_PAIR of the stopped queue");
+	close(q.kick);
+	succeeds(dma_map(RAM_B, ram_b, RAM_B_SIZE, true), "map region B again");
+
+	/* Unmap while commands into the range are in flight and queued. */
+	{
+		struct nac_sqe s;
+		struct nac_cqe c;
+		unsigned int i, got = 0, good = 0, dte = 0;
+
+		for (i = 0; i < 40; i++) {
+			sqe_rw(&s, i % 2 ? NAC_CMD_READ : NAC_CMD_WRITE,
+			       i * 16, 16);
+			prp_build(RAM_B + i * 2 * PAGE, 8192, &s.dptr1,
+				  &s.dptr2);
+			tq_submit(&q1, &s);
+		}
+		tq_ring_sq(&q1);
+		succeeds(dma_unmap(RAM_B, RAM_B_SIZE),
+			 "VFIO_IOMMU_UNMAP_DMA with 40 commands into it queued");
+		while (got < 40 && tq_wait(&q1, &c, TIMEOUT_MS)) {
+			got++;
+			good += (c.status >> 1) == 0;
+			dte += (c.status >> 1) ==
+			       (NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR);
+			tq_ring_cq(&q1);
+		}
+		ok(got == 40 && good + dte == 40,
+		   "all 40 completed: %u before the unmap, %u with Data Transfer Error",
+		   good, dte);
+		usleep(100000);
+		succeeds(dma_map(RAM_B, ram_b, RAM_B_SIZE, true),
+			 "map region B once more");
+		status_is(io(&q1, NAC_CMD_READ, 0, 8, RAM_B), 0,
+			  "I/O into it works again");
+	}
+}
+
+/* A guest hammering a range while QEMU unmaps and maps it again. */
+static volatile bool hammer_stop;
+static unsigned int hammer_done, hammer_errors;
+
+static void *hammer(void *arg)
+{
+	struct tq *q = arg;
+	struct nac_sqe s;
+	struct nac_cqe c;
+	unsigned int i;
+
+	while (!hammer_stop) {
+		for (i = 0; i < 16; i++) {
+			sqe_rw(&s, i % 2 ? NAC_CMD_READ : NAC_CMD_WRITE,
+			       i * 8, 8);
+			s.dptr1 = RAM_B + i * PAGE;
+			tq_submit(q, &s);
+		}
+		tq_ring_sq(q);
+		for (i = 0; i < 16; i++) {
+			if (!tq_wait(q, &c, TIMEOUT_MS)) {
+				hammer_errors++;
+				return NULL;
+			}
+			hammer_done++;
+		}
+		tq_ring_cq(q);
+	}
+	return NULL;
+}
+
+static void test_unmap_race(void)
+{
+	unsigned int i, fails = 0;
+	pthread_t t;
+	struct tq q;
+
+	tq_init(&q, d1.fd, 21, 32, 32, TQ_SHADOW, 6, irqfd[6], 0);
+	if (tq_create(&q))
+		bail("create queue 21");
+	hammer_stop = false;
+	pthread_create(&t, NULL, hammer, &q);
+	for (i = 0; i < 20; i++) {
+		fails += dma_unmap(RAM_B, RAM_B_SIZE) != 0;
+		usleep(i % 4 ? 1000 : 60000);	/* sometimes past the fence */
+		fails += dma_map(RAM_B, ram_b, RAM_B_SIZE, true) != 0;
+		usleep(5000);
+	}
+	hammer_stop = true;
+	pthread_join(t, NULL);
+	ok(!fails && !hammer_errors && hammer_done > 0,
+	   "20 unmap/map cycles under continuous I/O into the range: %u commands, no hang",
+	   hammer_done);
+	tq_destroy(&q);
+}
+
+static void test_stats(void)
+{
+	struct kvm_accel_stats s;
+	uint64_t sum = 0;
+	unsigned int i;
+
+	succeeds(get_stats(d1.fd, &s, 0), "GET_STATS");
+	for (i = 0; i < KVM_ACCEL_LAT_BUCKETS; i++)
+		sum += s.lat_hist[i];
+	ok(s.commands > 100 && s.reads && s.writes && s.errors &&
+	   s.bytes_read >= s.reads * 512 && s.irqs && s.kicks &&
+	   sum == s.commands,
+	   "stats: %llu commands (%llu reads, %llu writes, %llu errors), %llu irqs, %llu kicks, %llu polled",
+	   (unsigned long long)s.commands, (unsigned long long)s.reads,
+	   (unsigned long long)s.writes, (unsigned long long)s.errors,
+	   (unsigned long long)s.irqs, (unsigned long long)s.kicks,
+	   (unsigned long long)s.polled);
+	ok(s.polled > 0, "reads and writes on null_blk completed by polling");
+	printf("# latency (us):");
+	for (i = 0; i < KVM_ACCEL_LAT_BUCKETS; i++)
+		if (s.lat_hist[i])
+			printf(" [%u,%u):%llu", i ? 1u << i : 0, 2u << i,
+			       (unsigned long long)s.lat_hist[i]);
+	printf("\n");
+	succeeds(get_stats(d1.fd, &s, KVM_ACCEL_STATS_RESET), "GET_STATS with RESET");
+	succeeds(get_stats(d1.fd, &s, 0), "GET_STATS after reset");
+	ok(s.commands == 0 && s.lat_hist[0] == 0, "counters are zero after reset");
+	s.argsz = 16;
+	fails(ioctl(d1.fd, KVM_ACCEL_GET_STATS, &s), EINVAL, "GET_STATS with a short argsz");
+}
+
+/* A second device in the same container, on a loop device. */
+static void test_loop(const char *loop, const char *nullb)
+{
+	struct kvm_accel_attach_bdev a;
+	struct vdev d2;
+	struct tq q;
+	struct nac_sqe s;
+	unsigned int i;
+	int32_t fd5;
+
+	if (!ok(mdev_create(&d2) == 0 && group_open(&d2) == 0 &&
+		device_open(&d2) == 0,
+		"a second mdev in the same container"))
+		return;
+	/* Queues before there is a namespace. */
+	fd5 = irqfd[5];
+	set_irqs(d2.fd, 1, 1, &fd5);
+	tq_init(&q, d2.fd, 1, 32, 32, 0, 1, irqfd[5], 0);
+	succeeds(tq_create(&q), "CREATE_QUEUE_PAIR before ATTACH_BDEV");
+	status_is(io(&q, NAC_CMD_READ, 0, 8, buf_b), NAC_SC_INVALID_NS | NAC_DNR,
+		  "a read with no namespace attached");
+	memset(&s, 0, sizeof(s));
+	s.opcode = NAC_CMD_FLUSH;
+	status_is(tq_cmd(&q, &s), NAC_SC_INVALID_NS | NAC_DNR,
+		  "a flush of NSID 0 with no namespace attached");
+	tq_destroy(&q);
+
+	fails(attach(d2.fd, nullb, 0, NULL), EBUSY,
+	      "ATTACH_BDEV of a block device another mdev holds");
+	succeeds(attach(d2.fd, loop, 0, &a), "ATTACH_BDEV of a loop device");
+	ok(!(a.bdev_flags & KVM_ACCEL_BDEV_POLL), "the loop device does not poll");
+	tq_init(&q, d2.fd, 1, 32, 32, TQ_SHADOW, 1, irqfd[5], 0);
+	succeeds(tq_create(&q), "CREATE_QUEUE_PAIR on it");
+	fill(buf_a, 64 << 10, 12);
+	status_is(io(&q, NAC_CMD_WRITE, 64, 128, buf_a), 0,
+		  "64K write to the loop device");
+	memset(g2h(buf_b), 0, 64 << 10);
+	status_is(io(&q, NAC_CMD_READ, 64, 128, buf_b), 0, "64K read");
+	ok(check(buf_b, 64 << 10, 12), "loop device data intact");
+	memset(&s, 0, sizeof(s));
+	s.opcode = NAC_CMD_FLUSH;
+	s.nsid = 1;
+	status_is(tq_cmd(&q, &s), 0, "flush of the loop device");
+	sqe_rw(&s, NAC_CMD_WRITE_ZEROES, 64, 8);
+	status_is(tq_cmd(&q, &s), 0, "write zeroes on the loop device");
+	status_is(io(&q, NAC_CMD_COMPARE, 72, 8, buf_a + 4096), 0,
+		  "compare on the loop device");
+
+	/* Close the device fd with commands in flight, open it again. */
+	for (i = 0; i < 16; i++) {
+		sqe_rw(&s, NAC_CMD_WRITE, i * 16, 16);
+		s.dptr1 = buf_a;
+		s.dptr2 = buf_a + PAGE;
+		tq_submit(&q, &s);
+	}
+	tq_ring_sq(&q);
+	succeeds(close(d2.fd), "close the device fd with 16 writes in flight");
+	close(q.kick);
+	ok(device_open(&d2) == 0, "open the device again");
+	succeeds(attach(d2.fd, loop, KVM_ACCEL_ATTACH_READ_ONLY, &a),
+		 "ATTACH_BDEV read-only (the claim was released)");
+	ok(a.bdev_flags & KVM_ACCEL_BDEV_READ_ONLY, "the namespace is read-only");
+	set_irqs(d2.fd, 1, 1, &fd5);
+	tq_init(&q, d2.fd, 1, 32, 32, 0, 1, irqfd[5], 0);
+	succeeds(tq_create(&q), "CREATE_QUEUE_PAIR after reopening");
+	status_is(io(&q, NAC_CMD_WRITE, 0, 8, buf_a),
+		  NAC_SC_NS_WRITE_PROTECTED | NAC_DNR,
+		  "write to a read-only namespace");
+	status_is(io(&q, NAC_CMD_READ, 64, 8, buf_b), 0,
+		  "read from a read-only namespace");
+	succeeds(ioctl(d2.fd, VFIO_DEVICE_RESET), "VFIO_DEVICE_RESET");
+	fails(qid_ioctl(d2.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 1, 0), ENOENT,
+	      "the reset removed the queue pairs");
+	{
+		struct kvm_accel_info info = { .argsz = sizeof(info) };
+
+		ok(ioctl(d2.fd, KVM_ACCEL_GET_INFO, &info) == 0 &&
+		   (info.bdev_flags & KVM_ACCEL_BDEV_ATTACHED),
+		   "the block device stays attached across a reset");
+	}
+	close(q.kick);
+	close(d2.fd);
+	close(d2.group);
+	succeeds(mdev_remove(&d2), "remove the second mdev");
+}
+
+/*
+ * Owning the VFIO device must not open other doors: ATTACH_BDEV opens the
+ * path with the caller's credentials.
+ */
+static void test_unprivileged(const char *nullb2)
+{
+	struct vdev d4;
+	int status = -1;
+	pid_t pid;
+
+	if (!ok(mdev_create(&d4) == 0 && group_open(&d4) == 0 &&
+		device_open(&d4) == 0, "an mdev for an unprivileged owner"))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(10);
+		if (!attach(d4.fd, nullb2, 0, NULL) || errno != EACCES)
+			_exit(1);
+		if (!attach(d4.fd, nullb2, KVM_ACCEL_ATTACH_READ_ONLY, NULL) ||
+		    errno != EACCES)
+			_exit(2);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "an owner who may not open %s cannot attach it (EACCES; exit 0x%x)",
+	   nullb2, status);
+	succeeds(attach(d4.fd, nullb2, KVM_ACCEL_ATTACH_READ_ONLY, NULL),
+		 "root can");
+	close(d4.fd);
+	close(d4.group);
+	succeeds(mdev_remove(&d4), "remove that mdev");
+}
+
+/*
+ * A QEMU that dies: a child sets everything up on its own container and
+ * mdev, keeps 4 queues busy, and is killed with SIGKILL mid-I/O.
+ */
+static void test_kill(const char *nullb2)
+{
+	struct vdev d3;
+	int pipefd[2], status;
+	pid_t pid;
+	char c = 0;
+
+	if (!ok(mdev_create(&d3) == 0, "create an mdev for a child process"))
+		return;
+	if (pipe(pipefd))
+		bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct tq q[4];
+		unsigned int i, j;
+		struct nac_sqe s;
+		struct nac_cqe cq;
+		uint64_t data;
+		int irq = eventfd(0, EFD_NONBLOCK);
+
+		close(pipefd[0]);
+		container = -1;
+		ram_next = 1 << 20;
+		if (container_setup(&d3) || device_open(&d3) ||
+		    attach(d3.fd, nullb2, 0, NULL) ||
+		    set_irqs(d3.fd, 1, 1, &irq))
+			_exit(1);
+		for (i = 0; i < 4; i++) {
+			tq_init(&q[i], d3.fd, i + 1, 64, 64,
+				i % 2 ? TQ_SHADOW : 0, 1, irq, 0);
+			if (tq_create(&q[i]))
+				_exit(2);
+		}
+		data = galloc(128 * (8u << 10), PAGE);
+		for (j = 0;; j++) {
+			for (i = 0; i < 4; i++) {
+				unsigned int k;
+
+				for (k = 0; k < 32; k++) {
+					sqe_rw(&s, k % 2 ? NAC_CMD_READ :
+					       NAC_CMD_WRITE,
+					       (rnd() % 100000) * 16, 16);
+					/* 8K: PRP1 + PRP2, no shared lists. */
+					prp_build(data + (i * 32 + k) *
+						  (8u << 10), 8 << 10,
+						  &s.dptr1, &s.dptr2);
+					tq_submit(&q[i], &s);
+				}
+				tq_ring_sq(&q[i]);
+			}
+			for (i = 0; i < 4; i++) {
+				for (unsigned int k = 0; k < 32; k++)
+					if (!tq_wait(&q[i], &cq, TIMEOUT_MS))
+						_exit(3);
+				tq_ring_cq(&q[i]);
+			}
+			if (j == 2 && write(pipefd[1], &c, 1) != 1)
+				_exit(4);
+		}
+	}
+	close(pipefd[1]);
+	if (!ok(read(pipefd[0], &c, 1) == 1, "the child runs I/O on 4 queues")) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		diag("child exit status 0x%x", status);
+		return;
+	}
+	usleep(20000);
+	kill(pid, SIGKILL);
+	ok(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status),
+	   "SIGKILL the child mid-I/O");
+	close(pipefd[0]);
+	succeeds(mdev_remove(&d3), "its mdev can be removed");
+}
+
+static void test_teardown(void)
+{
+	long ret;
+	unsigned int i;
+
+	/* The open device fd holds the module. */
+	ret = syscall(SYS_delete_module, "kvm_accel", O_NONBLOCK);
+	ok(ret == -1 && (errno == EWOULDBLOCK || errno == EBUSY),
+	   "the module cannot be unloaded while a device fd is open (%s)",
+	   ret ? strerror(errno) : "it was");
+	tq_destroy(&q1);
+	tq_destroy(&q3);
+	/* q2 stays: closing the fd must clean it up. */
+	close(d1.fd);
+	close(d1.group);
+	close(container);
+	for (i = 0; i < 8; i++)
+		close(irqfd[i]);
+	succeeds(mdev_remove(&d1), "remove the first mdev");
+}
+
+/* --- benchmark ----------------------------------------------------------- */
+
+static void bench_run(struct tq *q, unsigned int qd, int seconds,
+		      uint64_t nsze, uint64_t bufs)
+{
+	static uint16_t slot_of[65536];
+	static uint64_t start_of[65536];
+	uint64_t t0, t_end, done = 0, lat_sum = 0, blocks = 4096 >> lba_shift;
+	unsigned int i, inflight = 0;
+	struct nac_sqe s;
+	struct nac_cqe c;
+
+	t0 = now_ns();
+	t_end = t0 + (uint64_t)seconds * 1000000000ull;
+	for (i = 0; i < qd; i++) {
+		uint16_t cid;
+
+		sqe_rw(&s, NAC_CMD_READ, (rnd() % (nsze / blocks)) * blocks,
+		       blocks);
+		s.dptr1 = bufs + (uint64_t)i * PAGE;
+		cid = tq_submit(q, &s);
+		slot_of[cid] = i;
+		start_of[cid] = now_ns();
+		inflight++;
+	}
+	tq_ring_sq(q);
+	while (inflight) {
+		uint64_t now;
+		uint16_t cid, slot;
+		bool more;
+
+		if (!tq_wait(q, &c, TIMEOUT_MS))
+			bail("benchmark command timed out");
+		inflight--;
+		now = now_ns();
+		lat_sum += now - start_of[c.cid];
+		done++;
+		slot = slot_of[c.cid];
+		more = now < t_end;
+		if (more) {
+			sqe_rw(&s, NAC_CMD_READ,
+			       (rnd() % (nsze / blocks)) * blocks, blocks);
+			s.dptr1 = bufs + (uint64_t)slot * PAGE;
+			cid = tq_submit(q, &s);
+			slot_of[cid] = slot;
+			start_of[cid] = now;
+			inflight++;
+		}
+		tq_ring_cq(q);
+		if (more)
+			tq_ring_sq(q);
+	}
+	t_end = now_ns();
+	printf("kacc qd=%u iops=%.0f lat_avg_us=%.1f commands=%llu\n", qd,
+	       done * 1e9 / (t_end - t0), lat_sum / 1e3 / done,
+	       (unsigned long long)done);
+	fflush(stdout);
+}
+
+static int bench(const char *path, int seconds, bool spin)
+{
+	struct kvm_accel_attach_bdev a;
+	struct kvm_accel_stats st;
+	struct vdev d;
+	struct tq q;
+	uint64_t bufs;
+	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (mdev_create(&d) || container_setup(&d) || device_open(&d))
+		bail("bench: VFIO setup");
+	if (attach(d.fd, path, 0, &a))
+		bail("bench: attach %s", path);
+	lba_shift = a.lba_shift;
+	if (set_irqs(d.fd, 1, 1, &irq))
+		bail("bench: SET_IRQS");
+	tq_init(&q, d.fd, 1, 64, 64,
+		TQ_SHADOW | (spin ? TQ_NOIRQ | TQ_SPIN : 0), 1, irq, 0);
+	if (tq_create(&q))
+		bail("bench: CREATE_QUEUE_PAIR");
+	bufs = galloc(32 * PAGE, PAGE);
+	printf("# kacc-test bench: %s, 4K random reads, %d s each, bdev flags 0x%x, %s\n",
+	       path, seconds, a.bdev_flags,
+	       spin ? "CQ polled, no interrupts" : "interrupts");
+	bench_run(&q, 1, seconds, a.nsze, bufs);
+	bench_run(&q, 32, seconds, a.nsze, bufs);
+	if (!get_stats(d.fd, &st, 0)) {
+		unsigned int i;
+
+		printf("# module: %llu commands, %llu irqs, %llu kicks, %llu polled; fetch-to-CQE us:",
+		       (unsigned long long)st.commands,
+		       (unsigned long long)st.irqs,
+		       (unsigned long long)st.kicks,
+		       (unsigned long long)st.polled);
+		for (i = 0; i < KVM_ACCEL_LAT_BUCKETS; i++)
+			if (st.lat_hist[i])
+				printf(" [%u,%u):%llu", i ? 1u << i : 0,
+				       2u << i,
+				       (unsigned long long)st.lat_hist[i]);
+		printf("\n");
+	}
+	tq_destroy(&q);
+	close(d.fd);
+	close(d.group);
+	close(container);
+	return mdev_remove(&d) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *nullb = "/dev/nullb0", *nullb2 = "/dev/nullb1";
+	const char *loop = "/dev/loop0", *bench_dev = NULL;
+	int i, seconds = 5;
+	bool plan = true, spin = false;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--nullb") && i + 1 < argc)
+			nullb = argv[++i];
+		else if (!strcmp(argv[i], "--nullb2") && i + 1 < argc)
+			nullb2 = argv[++i];
+		else if (!strcmp(argv[i], "--loop") && i + 1 < argc)
+			loop = argv[++i];
+		else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
+			bench_dev = argv[++i];
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			seconds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--tap-start") && i + 1 < argc)
+			tap_n = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--no-plan"))
+			plan = false;
+		else if (!strcmp(argv[i], "--poll"))
+			spin = true;
+		else {
+			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--tap-start N] [--no-plan]\n"
+				"       kacc-test --bench DEV [--seconds N] [--poll]\n");
+			return 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (bench_dev)
+		return bench(bench_dev, seconds, spin);
+
+	test_setup(nullb);
+	test_create_errors();
+	test_data();
+	test_command_errors();
+	test_queue_mechanics();
+	test_handover();
+	test_concurrency();
+	test_unmap();
+	test_unmap_race();
+	test_stats();
+	test_loop(loop, nullb);
+	test_unprivileged(nullb2);
+	test_kill(nullb2);
+	test_teardown();
+	if (plan)
+		printf("1..%d\n", tap_n);
+	return tap_failed ? 1 : 0;
+}
