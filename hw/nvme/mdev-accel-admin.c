@@ -459,6 +459,19 @@ static void nvme_accel_smart_log(NvmeAccelCtrl *n, NvmeSmartLog *s)
 {
     int64_t now = qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL);
     uint8_t warn = n->smart_critical_warning;
+    uint64_t units_read = qatomic_read(&n->stats.units_read);
+    uint64_t units_written = qatomic_read(&n->stats.units_written);
+    uint64_t reads = qatomic_read(&n->stats.read_commands);
+    uint64_t writes = qatomic_read(&n->stats.write_commands);
+    struct kvm_accel_stats kst;
+
+    /* Commands the kvm-accel module ran count too. */
+    if (nvme_accel_kernel_stats(n, &kst)) {
+        units_read += kst.bytes_read >> BDRV_SECTOR_BITS;
+        units_written += kst.bytes_written >> BDRV_SECTOR_BITS;
+        reads += kst.reads;
+        writes += kst.writes;
+    }
 
     if (n->features.temp_over <= NVME_ACCEL_TEMPERATURE ||
         n->features.temp_under >= NVME_ACCEL_TEMPERATURE) {
@@ -473,15 +486,11 @@ static void nvme_accel_smart_log(NvmeAccelCtrl *n, NvmeSmartLog *s)
     s->available_spare_threshold = 10;
     s->percentage_used = 0;
     /* Data units: thousands of 512-byte units, rounded up. */
-    NVME_ACCEL_SMART_PUT(s, data_units_read,
-                      DIV_ROUND_UP(qatomic_read(&n->stats.units_read), 1000));
+    NVME_ACCEL_SMART_PUT(s, data_units_read, DIV_ROUND_UP(units_read, 1000));
     NVME_ACCEL_SMART_PUT(s, data_units_written,
-                      DIV_ROUND_UP(qatomic_read(&n->stats.units_written),
-                                   1000));
-    NVME_ACCEL_SMART_PUT(s, host_read_commands,
-                      qatomic_read(&n->stats.read_commands));
-    NVME_ACCEL_SMART_PUT(s, host_write_commands,
-                      qatomic_read(&n->stats.write_commands));
+                         DIV_ROUND_UP(units_written, 1000));
+    NVME_ACCEL_SMART_PUT(s, host_read_commands, reads);
+    NVME_ACCEL_SMART_PUT(s, host_write_commands, writes);
     NVME_ACCEL_SMART_PUT(s, power_cycles, n->stats.power_cycles);
     NVME_ACCEL_SMART_PUT(s, power_on_hours, (now - n->starttime_ms) / 3600000);
     NVME_ACCEL_SMART_PUT(s, unsafe_shutdowns, n->stats.unsafe_shutdowns);

@@ -27,6 +27,7 @@
 #include "qapi/error.h"
 #include "qapi/visitor.h"
 #include "hw/vfio/vfio-common.h"
+#include "hw/pci/msix.h"
 #include "system/block-backend.h"
 #include "block/block_int-common.h"
 #include "qom/object.h"
@@ -292,6 +293,9 @@ static int nvme_accel_kernel_state(NvmeAccelCtrl *n, NvmeAccelSQ *sq,
     cq->q.head = st.cq_head;
     cq->q.tail = st.cq_tail;
     cq->q.phase = st.cq_phase;
+    /* The last doorbell values, for the userspace bottom halves. */
+    qatomic_set(&sq->db_val, st.sq_tail);
+    qatomic_set(&cq->db_val, st.cq_head);
     return 0;
 }
 
@@ -316,14 +320,16 @@ static int nvme_accel_kernel_quiesce(NvmeAccelCtrl *n, uint16_t qid)
 
 /*
  * Is this new pair one the module can run? SQ n completing on CQ n, the CQ
- * used by no other SQ (the module owns a CQ with its SQ).
+ * used by no other SQ (the module owns a CQ with its SQ), and MSI-X: a
+ * pin-based interrupt is a level QEMU must drop when the host has reaped
+ * everything, which only whoever owns the CQ knows.
  */
 static bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
     NvmeAccelCQ *cq = n->cq[sq->q.cqid];
 
     return n->kernel && sq->q.qid && sq->q.cqid == sq->q.qid &&
-           cq && cq->nr_sqs == 1;
+           cq && cq->nr_sqs == 1 && msix_enabled(PCI_DEVICE(n));
 }
 
 /*
@@ -466,6 +472,14 @@ void nvme_accel_kernel_coalescing(NvmeAccelCtrl *n)
         c.vector = v;
         nvme_accel_kioctl(n, KVM_ACCEL_SET_COALESCING, &c);
     }
+}
+
+/* The module's counters since the device was opened. */
+bool nvme_accel_kernel_stats(NvmeAccelCtrl *n, struct kvm_accel_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->argsz = sizeof(*st);
+    return n->kernel && !nvme_accel_kioctl(n, KVM_ACCEL_GET_STATS, st);
 }
 
 /* --- QOM: where the queues run, and the module's counters --------------- */

@@ -141,8 +141,8 @@ static void nvme_start_device(NvmeTest *t, const char *device,
                          "-device %s,addr=04.0,drive=d0,serial=acc0%s%s",
                          file ? file : t->disk,
                          drive_extra ? drive_extra : "",
-                         device ? device : "nvme-accel", extra ? extra : "",
-                         accel ? accel : "");
+                         device ? device : "nvme-accel", accel ? accel : "",
+                         extra ? extra : "");
     t->bus = qpci_new_pc(t->qts, NULL);
     t->dev = qpci_device_find(t->bus, QPCI_DEVFN(4, 0));
     g_assert(t->dev);
@@ -1050,9 +1050,12 @@ static void test_io_errors(void)
     c.dptr.prp1 = cpu_to_le64(buf);
     c.cdw10 = cpu_to_le32(NVME_LOG_ERROR_INFO | (64 / 4 - 1) << 16);
     g_assert_cmphex(admin(&t, &c, &result), ==, 0);
-    g_assert_cmphex(qtest_readw(t.qts, buf + 12) >> 1, ==,
-                    NVME_INVALID_FIELD | NVME_DNR);
-    g_assert_cmpuint(qtest_readw(t.qts, buf + 8), ==, 1);
+    if (!kernel_sysfsdev) {
+        /* The module counts its errors (kernel-stats) but keeps no log. */
+        g_assert_cmphex(qtest_readw(t.qts, buf + 12) >> 1, ==,
+                        NVME_INVALID_FIELD | NVME_DNR);
+        g_assert_cmpuint(qtest_readw(t.qts, buf + 8), ==, 1);
+    }
     /* And the queue still works. */
     check_rw(&t, 1, 0, 8, 0, 1);
     nvme_stop(&t);
