@@ -40,6 +40,33 @@ tail -n 20 /tmp/qtest.err | sed 's/^/# /'
 grep -q '^# qtest exit 0$' /tmp/qtest.tap && ok "qtests ran to the end" ||
     notok "qtests ran to the end ($(grep '^# qtest exit' /tmp/qtest.tap))"
 
+# QEMU killed mid-I/O: the module must let go of everything.
+"$QTEST_BIN" --bench nvme-accel-kernel 100000000 32 > /dev/null 2>&1 &
+bench=$!
+sleep 4
+qpid=
+for p in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in
+        *qemu-system-x86_64\ -qtest*) qpid=${p#/proc/}; break ;;
+    esac
+done
+if [ -n "$qpid" ] && kill -9 "$qpid"; then
+    ok "kill -9 QEMU with I/O in flight"
+else
+    notok "kill -9 QEMU with I/O in flight (no QEMU running?)"
+fi
+kill -9 $bench 2>/dev/null
+wait $bench 2>/dev/null
+sleep 1
+
+# One benchmark run: the same qtest-driven 4 KiB reads at QD 32 on the same
+# loop device, I/O queues in kvm-accel vs in QEMU vs upstream -device nvme.
+echo "# benchmark (qtest driver, loop device, 4 KiB reads, QD 32, TCG guest):"
+for dev in nvme-accel-kernel nvme-accel nvme; do
+    r=$("$QTEST_BIN" --bench $dev 5000 32 2>/dev/null | tail -n1)
+    echo "#   $r"
+done
+
 echo 1 > "/sys/bus/mdev/devices/$uuid/remove" && ok "remove mdev" || notok "remove mdev"
 losetup -d "$loop"
 rmmod kvm_accel && ok "rmmod kvm-accel" || notok "rmmod kvm-accel (pins or references left?)"

@@ -136,8 +136,7 @@ static void nvme_start_device(NvmeTest *t, const char *device,
         close(fd);
     }
     t->qts = qtest_initf("-machine q35 -m 512M -nodefaults "
-                         "-drive id=d0,if=none,file=%s,format=raw,"
-                         "cache=writeback%s "
+                         "-drive id=d0,if=none,file=%s,format=raw%s "
                          "-device %s,addr=04.0,drive=d0,serial=acc0%s%s",
                          file ? file : t->disk,
                          drive_extra ? drive_extra : "",
@@ -1194,7 +1193,7 @@ static void test_features(void)
     nvme_enable(&t, 8);
     buf = ram_alloc(&t, PG);
     g_assert_cmphex(get_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, 0, &r), ==, 0);
-    g_assert_cmphex(r, ==, 1);      /* cache=writeback */
+    g_assert_cmphex(r, ==, 1);      /* cache=writeback, the default */
     g_assert_cmphex(set_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, NULL), ==, 0);
     g_assert_cmphex(get_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, 0, &r), ==, 0);
     g_assert_cmphex(r, ==, 0);
@@ -1691,8 +1690,19 @@ static int nvme_bench(const char *device, long count, unsigned qd)
     long done = 0;
     int64_t start;
 
-    /* A null-co backend: the block layer costs next to nothing. */
-    nvme_start_device(&t, device, "null-co://", ",file.read-zeroes=on", NULL);
+    if (!strcmp(device, "nvme-accel-kernel")) {
+        /* Kernel mode (NVME_ACCEL_TEST_SYSFSDEV/_BDEV): the module runs it. */
+        g_assert(kernel_sysfsdev);
+        nvme_start_device(&t, NULL, NULL, NULL, NULL);
+    } else if (kernel_bdev) {
+        /* The same block device, the I/O queues in QEMU. */
+        nvme_start_device(&t, device, kernel_bdev, ",cache=none,aio=native",
+                          !strcmp(device, "nvme-accel") ? ",accel=off" : "");
+    } else {
+        /* A null-co backend: the block layer costs next to nothing. */
+        nvme_start_device(&t, device, "null-co://", ",file.read-zeroes=on",
+                          NULL);
+    }
     nvme_enable(&t, 8);
     ioq(&t, 1, qsize);
     buf = ram_alloc(&t, qd * PG);
@@ -1746,15 +1756,15 @@ static int nvme_bench(const char *device, long count, unsigned qd)
 
 int main(int argc, char **argv)
 {
-    if (argc == 5 && !strcmp(argv[1], "--bench")) {
-        return nvme_bench(argv[2], atol(argv[3]), atoi(argv[4]));
-    }
-    g_test_init(&argc, &argv, NULL);
     kernel_sysfsdev = getenv("NVME_ACCEL_TEST_SYSFSDEV");
     kernel_bdev = getenv("NVME_ACCEL_TEST_BDEV");
     if (!kernel_bdev) {
         kernel_sysfsdev = NULL;
     }
+    if (argc == 5 && !strcmp(argv[1], "--bench")) {
+        return nvme_bench(argv[2], atol(argv[3]), atoi(argv[4]));
+    }
+    g_test_init(&argc, &argv, NULL);
 
     qtest_add_func("/nvme-accel/pci-identity", test_pci_identity);
     qtest_add_func("/nvme-accel/reset-values", test_reset_values);
