@@ -28,6 +28,10 @@
 #   --mem SIZE           guest RAM (default 2G)
 #   --smp N              guest CPUs (default 2)
 #   -v, --verbose        stream the guest console to stderr while it runs
+#   --initrd-out FILE    build the initramfs (busybox, modules, --bin and
+#                        --file contents, the script and the /init below)
+#                        into FILE and exit 0 without booting: the guest of
+#                        a guest (tests/accel/run-nested.sh); needs no QEMU
 #
 # Environment: QEMU=path overrides the QEMU binary (default: our build, from
 # scripts/build-qemu.sh); NVME_ACCEL_CACHE moves the cache. The guest runs
@@ -53,7 +57,7 @@ cache=${NVME_ACCEL_CACHE:-$HOME/.cache/nvme-accel}
 log() { echo "vm-run: $*" >&2; }
 die() { log "$*"; exit 2; }
 
-timeout_s=300 mem=2G smp=2 verbose=false
+timeout_s=300 mem=2G smp=2 verbose=false initrd_out=
 modules=() files=() bins=() extra_qemu_args=()
 kmods=(vfio vfio_iommu_type1 mdev null_blk loop)
 while [ $# -gt 0 ]; do
@@ -67,6 +71,7 @@ while [ $# -gt 0 ]; do
         -v|--verbose) verbose=true; shift ;;
         --bin)     bins+=("${2:?--bin needs a path}"); shift 2 ;;
         --qemu-arg) extra_qemu_args+=("${2?--qemu-arg needs an argument}"); shift 2 ;;
+        --initrd-out) initrd_out=${2:?--initrd-out needs a path}; shift 2 ;;
         -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" |
                        sed 's/^# \{0,1\}//'; exit 0 ;;
         --) shift; break ;;
@@ -108,14 +113,16 @@ for d in "$kroot"/lib/modules/*/; do rel=$(basename "$d"); done
 vmlinuz=$kroot/boot/vmlinuz-$rel
 [ -f "$vmlinuz" ] || die "no $vmlinuz in $kroot"
 
-if [ -n "${QEMU:-}" ]; then
+if [ -n "$initrd_out" ]; then
+    qemu=                                       # not booting: none needed
+elif [ -n "${QEMU:-}" ]; then
     qemu=$QEMU
 else
     # Our build, refreshed (a no-op when nothing changed).
     qemu=$(bash "$here/build-qemu.sh" | tail -n1)/qemu-system-x86_64 ||
         die "building QEMU failed (scripts/build-qemu.sh); QEMU=path runs another binary"
 fi
-[ -x "$qemu" ] || die "QEMU binary $qemu is not executable"
+[ -n "$initrd_out" ] || [ -x "$qemu" ] || die "QEMU binary $qemu is not executable"
 
 # --- initramfs base: busybox + trimmed module tree, cached -----------------
 
@@ -279,6 +286,14 @@ chmod +x "$stage/init" "$stage/test/script"
 # newc, owned by root, uncompressed: a few MB that QEMU hands over at once.
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
      cpio -o -H newc -R 0:0 --quiet) > "$run/initrd.cpio"
+
+if [ -n "$initrd_out" ]; then
+    mv "$run/initrd.cpio" "$initrd_out"
+    rm -rf "$stage"
+    rmdir "$run"
+    log "initramfs for $(basename "$script") on $rel: $initrd_out"
+    exit 0
+fi
 
 # --- boot -------------------------------------------------------------------
 
