@@ -1314,6 +1314,8 @@ static void test_shadow_doorbells(void)
 
 static void test_interrupts(void)
 {
+    int64_t t0;
+    bool early;
     NvmeTest t;
     uint64_t buf;
     NvmeCmd c;
@@ -1340,24 +1342,36 @@ static void test_interrupts(void)
     g_assert_cmphex(set_feature(&t, NVME_INTERRUPT_COALESCING, 0xff03, NULL),
                     ==, 0);
     msix_fired(&t, 0);
+    t0 = g_get_monotonic_time();
     for (int i = 0; i < 3; i++) {
         c = rw(NVME_CMD_READ, 0, 1);
         c.dptr.prp1 = cpu_to_le64(buf);
         submit(&t, 1, &c, true);
         reap(&t, 1, false);
     }
-    g_assert_false(msix_fired(&t, 1));
+    /*
+     * Not yet: below the threshold and within the aggregation time. (The
+     * module times on the host's clock, which a slow TCG guest may run
+     * past 25.5 ms; then firing is right.)
+     */
+    early = msix_fired(&t, 1);
+    g_assert_true(!early ||
+                  (kernel_sysfsdev && g_get_monotonic_time() - t0 > 25500));
     c = rw(NVME_CMD_READ, 0, 1);
     c.dptr.prp1 = cpu_to_le64(buf);
     submit(&t, 1, &c, true);
     reap(&t, 1, true);
-    g_assert_true(msix_fired(&t, 1));
+    /* The fourth entry reaches the threshold: at once. */
+    g_assert_true(msix_fired(&t, 1) || early);
     /* Below the threshold: the aggregation time fires it. */
+    msix_fired(&t, 1);
+    t0 = g_get_monotonic_time();
     c = rw(NVME_CMD_READ, 0, 1);
     c.dptr.prp1 = cpu_to_le64(buf);
     submit(&t, 1, &c, true);
     reap(&t, 1, true);
-    g_assert_false(msix_fired(&t, 1));
+    g_assert_true(!msix_fired(&t, 1) ||
+                  (kernel_sysfsdev && g_get_monotonic_time() - t0 > 25500));
     if (kernel_sysfsdev) {
         /* The module's clock is the host's: wait for it (25.5 ms). */
         bool fired = false;
