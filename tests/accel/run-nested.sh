@@ -14,15 +14,16 @@
 #
 # SLOW TEST, kept out of tests/accel/run.sh and the quick runs: about
 # 5 minutes on the 2-core development machine when nothing else runs
-# (measured 293 s end to end; 6-7 minutes while other TCG guests share the
+# (measured 293 s end to end; 475 s while two other TCG guests shared the
 # cores; the last line before the summary says how long this run took).
 # Nearly all of it is L2, TCG inside TCG, where work costs 10-25x what it
 # costs in L1 (see "Nested runs fit CI" in DESIGN.md): L1 boots in 3 s;
 # L2 runs its script after ~80 s (its QEMU loading the 57 MB vmlinux,
 # ~60 s of kernel boot), the nvme probe takes ~15 s, the dd round trip
-# ~30 s, and fio ~130 s — its 8192 commands are CPU-bound in L2 (~16 ms of
-# L2 time each, whatever the queue depth), not in the module. Then ~20 s
-# for L2's power-off and L1's checks.
+# ~30 s, and fio ~130 s: ~16 ms for each of its 8192 4 KiB commands, the
+# per-command cost of L2's kernel and fio and of its QEMU (bytes are cheap:
+# the dd round trip moves 64 MiB in 1 MiB commands). Then ~20 s for L2's
+# power-off and L1's checks.
 #
 # Environment: QEMU=path runs that build's qemu-system-x86_64 in L1 and L2
 # (its qemu-bundle/ and pc-bios/optionrom/ are copied along; default:
@@ -147,6 +148,7 @@ fio_for_l2() {      # fio_for_l2 FIO DIR: DIR/{lib,interp}/ for the guest
                       printf "%s {%s%s };\n", vs[i], (vs[i] in seen) ? " global:" : "", s[vs[i]] }' \
             "$dir/src/versions" "$dir/src/$lib.syms" > "$dir/src/$lib.map"
         vs=()
+        # shellcheck disable=SC2054  # one gcc argument
         [ -s "$dir/src/$lib.map" ] && vs=(-Wl,--version-script="$dir/src/$lib.map")
         gcc -shared -fPIC -O1 -w -Wl,-soname,"$lib" ${vs[@]+"${vs[@]}"} \
             -o "$dir/lib/$lib" "$dir/src/$lib.c" || return 1
