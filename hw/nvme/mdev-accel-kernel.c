@@ -200,12 +200,6 @@ void nvme_accel_kernel_exit(NvmeAccelCtrl *n)
 
 /* --- queue pairs -------------------------------------------------------- */
 
-static uint64_t nvme_accel_shadow(NvmeAccelCtrl *n, uint64_t base,
-                                  uint16_t qid, bool cq)
-{
-    return base ? base + (2 * qid + cq) * 4 : 0;
-}
-
 static void nvme_accel_kick_attach(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
     hwaddr sq_db = NVME_ACCEL_REG_SIZE + 2 * sq->q.qid * NVME_ACCEL_DB_STRIDE;
@@ -253,10 +247,10 @@ static int nvme_accel_kernel_create(NvmeAccelCtrl *n, NvmeAccelSQ *sq,
         .cq_entries = cq->q.size,
         .sq_gpa = sq->q.base,
         .cq_gpa = cq->q.base,
-        .sq_db_gpa = nvme_accel_shadow(n, n->dbbuf_dbs, qid, false),
-        .sq_ei_gpa = nvme_accel_shadow(n, n->dbbuf_eis, qid, false),
-        .cq_db_gpa = nvme_accel_shadow(n, n->dbbuf_dbs, qid, true),
-        .cq_ei_gpa = nvme_accel_shadow(n, n->dbbuf_eis, qid, true),
+        .sq_db_gpa = nvme_accel_shadow_addr(n->dbbuf_dbs, qid, false),
+        .sq_ei_gpa = nvme_accel_shadow_addr(n->dbbuf_eis, qid, false),
+        .cq_db_gpa = nvme_accel_shadow_addr(n->dbbuf_dbs, qid, true),
+        .cq_ei_gpa = nvme_accel_shadow_addr(n->dbbuf_eis, qid, true),
         .kick_fd = event_notifier_get_fd(&sq->kick),
         .mdts = n->core.max_xfer,
     };
@@ -397,10 +391,7 @@ void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
                      strerror(-ret));
         sq->q.tail = sq->q.head;
     }
-    nvme_accel_kernel_qid_op(n, KVM_ACCEL_DESTROY_QUEUE_PAIR, qid, 0);
-    nvme_accel_kick_detach(n, sq);
-    event_notifier_cleanup(&sq->kick);
-    sq->in_kernel = cq->in_kernel = false;
+    nvme_accel_kernel_destroy(n, sq);
     trace_nvme_accel_kernel_take_back(qid, sq->q.head, sq->q.tail,
                                       cq->q.head, cq->q.tail);
 }

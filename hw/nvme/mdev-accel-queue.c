@@ -697,8 +697,9 @@ static void nvme_accel_sq_set_shadow(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     if (!n->dbbuf_dbs || qid == 0) {
         return;
     }
-    nac_sq_set_shadow(&sq->q, n->dbbuf_dbs + 2 * qid * 4,
-                      n->dbbuf_eis + 2 * qid * 4);
+    nac_sq_set_shadow(&sq->q,
+                      nvme_accel_shadow_addr(n->dbbuf_dbs, qid, false),
+                      nvme_accel_shadow_addr(n->dbbuf_eis, qid, false));
     if (n->params.ioeventfd && !sq->ioeventfd_enabled && !sq->in_kernel &&
         nvme_accel_sq_ioeventfd_init(n, sq) < 0) {
         /* MMIO doorbells still work; just slower. */
@@ -713,8 +714,9 @@ static void nvme_accel_cq_set_shadow(NvmeAccelCtrl *n, NvmeAccelCQ *cq)
     if (!n->dbbuf_dbs || qid == 0) {
         return;
     }
-    nac_cq_set_shadow(&cq->q, n->dbbuf_dbs + (2 * qid + 1) * 4,
-                      n->dbbuf_eis + (2 * qid + 1) * 4);
+    nac_cq_set_shadow(&cq->q,
+                      nvme_accel_shadow_addr(n->dbbuf_dbs, qid, true),
+                      nvme_accel_shadow_addr(n->dbbuf_eis, qid, true));
 }
 
 /*

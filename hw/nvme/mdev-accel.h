@@ -251,6 +251,16 @@ struct NvmeAccelCtrl {
     uint8_t         smart_critical_warning;
 };
 
+/*
+ * A queue's entry in the Doorbell Buffer Config buffers (DSTRD = 0): SQ
+ * tail at 2 * qid, CQ head at 2 * qid + 1 dwords; 0 when not configured.
+ */
+static inline uint64_t nvme_accel_shadow_addr(uint64_t base, uint16_t qid,
+                                              bool cq)
+{
+    return base ? base + (2 * qid + cq) * 4 : 0;
+}
+
 /* mdev-accel.c */
 void nvme_accel_irq_notify(NvmeAccelCtrl *n, NvmeAccelCQ *cq);
 void nvme_accel_irq_raise(NvmeAccelCtrl *n, uint16_t vector);
