@@ -675,7 +675,8 @@ static uint16_t nvme_accel_get_features(NvmeAccelCtrl *n,
     if (sel > NVME_GETFEAT_SELECT_CAP) {
         return NVME_INVALID_FIELD | NVME_DNR;
     }
-    if (sel == NVME_GETFEAT_SELECT_DEFAULT || sel == NVME_GETFEAT_SELECT_SAVED) {
+    if (sel == NVME_GETFEAT_SELECT_DEFAULT ||
+        sel == NVME_GETFEAT_SELECT_SAVED) {
         /* Nothing is saveable: saved values are the defaults. */
         nvme_accel_features_default(n, &def);
         f = &def;
@@ -875,7 +876,7 @@ static uint16_t nvme_accel_set_features(NvmeAccelCtrl *n,
     return NVME_SUCCESS;
 }
 
-/* --- the rest --------------------------------------------------------------- */
+/* --- the rest ------------------------------------------------------------ */
 
 static uint16_t nvme_accel_aer(NvmeAccelCtrl *n, const struct nac_sqe *sqe)
 {

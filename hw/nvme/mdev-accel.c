@@ -475,7 +475,8 @@ static bool nvme_accel_init_blk(NvmeAccelCtrl *n, Error **errp)
     if (!blkconf_blocksizes(&n->blkconf, errp)) {
         return false;
     }
-    if (!blkconf_apply_backend_options(&n->blkconf, !blk_supports_write_perm(blk),
+    if (!blkconf_apply_backend_options(&n->blkconf,
+                                       !blk_supports_write_perm(blk),
                                        true, errp)) {
         return false;
     }
