@@ -2,12 +2,18 @@
  * nvme-accel: completion interrupts through KVM irqfds
  *
  * Every MSI-X vector has an eventfd. Under KVM with MSI routing through
- * irqfd, that eventfd is bound to the vector's MSI route, so whoever posts a
- * completion (an iothread here, the kvm-accel module later) interrupts the
- * guest without QEMU. While the guest masks a vector the irqfd is unbound
- * and the main loop reads the eventfd instead, which turns into the vector's
- * pending bit. Without KVM the main loop always reads it (what TCG and qtest
- * exercise). This is virtio-pci's scheme (hw/virtio/virtio-pci.c).
+ * irqfd, that eventfd is bound to the vector's MSI route while the guest
+ * has the vector unmasked, so whoever posts a completion (an iothread here,
+ * the kvm-accel module) interrupts the guest without QEMU. While the vector
+ * is masked the irqfd is unbound and the main loop reads the eventfd
+ * instead, which turns into the vector's pending bit. Without KVM the main
+ * loop always reads it (what TCG and qtest exercise).
+ *
+ * A route needs the vector's MSI message, which only exists once the guest
+ * has enabled MSI-X and unmasked the vector: routes are created at the
+ * first unmask (as hw/vfio/pci.c does), follow the guest's table writes
+ * through mask/unmask (Linux masks a vector while it rewrites it), and are
+ * released when MSI-X is disabled, on reset and on unplug.
  *
  * Copyright (c) 2026 The nvme-accel authors
  *
@@ -23,6 +29,38 @@
 #include "mdev-accel.h"
 #include "trace.h"
 
+/* The vector's route, created with @msg or updated to it. */
+static int nvme_accel_vector_route(PCIDevice *dev, unsigned vector,
+                                   MSIMessage msg)
+{
+    NvmeAccelVector *v = &NVME_ACCEL(dev)->vectors[vector];
+    KVMRouteChange c;
+    int ret;
+
+    if (v->virq >= 0) {
+        ret = kvm_irqchip_update_msi_route(kvm_state, v->virq, msg, dev);
+        if (ret < 0) {
+            return ret;
+        }
+        kvm_irqchip_commit_routes(kvm_state);
+        return 0;
+    }
+    /* Called from the unmask notifier: MSI-X is enabled, the message set. */
+    c = kvm_irqchip_begin_route_changes(kvm_state);
+    ret = kvm_irqchip_add_msi_route(&c, vector, dev);
+    kvm_irqchip_commit_route_changes(&c);
+    if (ret < 0) {
+        return ret;
+    }
+    v->virq = ret;
+    trace_nvme_accel_irqfd_route(vector, v->virq);
+    return 0;
+}
+
+/*
+ * msix.c asserts that this succeeds: on failure the vector stays with the
+ * main loop (slower, still correct) and we say so in a trace.
+ */
 static int nvme_accel_vector_unmask(PCIDevice *dev, unsigned vector,
                                     MSIMessage msg)
 {
@@ -30,25 +68,28 @@ static int nvme_accel_vector_unmask(PCIDevice *dev, unsigned vector,
     NvmeAccelVector *v = &n->vectors[vector];
     int ret;
 
-    if (v->virq < 0) {
+    if (vector >= n->nr_qpairs) {
         return 0;
     }
-    ret = kvm_irqchip_update_msi_route(kvm_state, v->virq, msg, dev);
+    ret = nvme_accel_vector_route(dev, vector, msg);
     if (ret < 0) {
-        return ret;
+        trace_nvme_accel_err_irqfd(vector, ret);
+        return 0;
     }
-    kvm_irqchip_commit_routes(kvm_state);
     if (v->irqfd_active) {
         return 0;
     }
-    /* KVM consumes the eventfd from now on. */
+    /*
+     * KVM consumes the eventfd from now on; a signal already pending is
+     * injected as the irqfd is assigned.
+     */
     event_notifier_set_handler(&v->notifier, NULL);
     ret = kvm_irqchip_add_irqfd_notifier_gsi(kvm_state, &v->notifier, NULL,
                                              v->virq);
     if (ret < 0) {
         event_notifier_set_handler(&v->notifier, nvme_accel_vector_handler);
         trace_nvme_accel_err_irqfd(vector, ret);
-        return ret;
+        return 0;
     }
     v->irqfd_active = true;
     trace_nvme_accel_irqfd_unmask(vector, v->virq);
@@ -58,11 +99,12 @@ static int nvme_accel_vector_unmask(PCIDevice *dev, unsigned vector,
 static void nvme_accel_vector_mask(PCIDevice *dev, unsigned vector)
 {
     NvmeAccelCtrl *n = NVME_ACCEL(dev);
-    NvmeAccelVector *v = &n->vectors[vector];
+    NvmeAccelVector *v;
 
-    if (!v->irqfd_active) {
+    if (vector >= n->nr_qpairs || !n->vectors[vector].irqfd_active) {
         return;
     }
+    v = &n->vectors[vector];
     kvm_irqchip_remove_irqfd_notifier_gsi(kvm_state, &v->notifier, v->virq);
     v->irqfd_active = false;
     /* Signals while masked become the vector's pending bit. */
@@ -87,7 +129,6 @@ static void nvme_accel_vector_poll(PCIDevice *dev, unsigned start,
 bool nvme_accel_irqfd_init(NvmeAccelCtrl *n, Error **errp)
 {
     PCIDevice *pci = PCI_DEVICE(n);
-    KVMRouteChange c;
     unsigned i;
     int ret;
 
@@ -97,35 +138,45 @@ bool nvme_accel_irqfd_init(NvmeAccelCtrl *n, Error **errp)
     if (!kvm_msi_via_irqfd_enabled() || !msix_present(pci)) {
         return true;
     }
-    c = kvm_irqchip_begin_route_changes(kvm_state);
-    for (i = 0; i < n->nr_qpairs; i++) {
-        ret = kvm_irqchip_add_msi_route(&c, i, pci);
-        if (ret < 0) {
-            kvm_irqchip_commit_route_changes(&c);
-            error_setg_errno(errp, -ret, "could not add an MSI route");
-            goto err;
-        }
-        n->vectors[i].virq = ret;
-    }
-    kvm_irqchip_commit_route_changes(&c);
+    /* MSI-X is disabled at realize: this only registers the notifiers. */
     ret = msix_set_vector_notifiers(pci, nvme_accel_vector_unmask,
                                     nvme_accel_vector_mask,
                                     nvme_accel_vector_poll);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "could not set MSI-X vector notifiers");
-        goto err;
+        return false;
     }
     return true;
+}
 
-err:
-    nvme_accel_irqfd_cleanup(n);
-    return false;
+/*
+ * MSI-X was disabled or the function reset: every vector is masked by now
+ * (msix.c ran our mask notifier), so the routes can go.
+ */
+void nvme_accel_irqfd_release_routes(NvmeAccelCtrl *n)
+{
+    unsigned i;
+
+    if (!n->vectors || !kvm_msi_via_irqfd_enabled()) {
+        return;
+    }
+    for (i = 0; i < n->nr_qpairs; i++) {
+        NvmeAccelVector *v = &n->vectors[i];
+
+        if (v->irqfd_active) {
+            nvme_accel_vector_mask(PCI_DEVICE(n), i);
+        }
+        if (v->virq >= 0) {
+            kvm_irqchip_release_virq(kvm_state, v->virq);
+            trace_nvme_accel_irqfd_release(i, v->virq);
+            v->virq = -1;
+        }
+    }
 }
 
 void nvme_accel_irqfd_cleanup(NvmeAccelCtrl *n)
 {
     PCIDevice *pci = PCI_DEVICE(n);
-    unsigned i;
 
     if (!n->vectors || !kvm_msi_via_irqfd_enabled()) {
         return;
@@ -133,15 +184,5 @@ void nvme_accel_irqfd_cleanup(NvmeAccelCtrl *n)
     if (pci->msix_vector_use_notifier) {
         msix_unset_vector_notifiers(pci);
     }
-    for (i = 0; i < n->nr_qpairs; i++) {
-        NvmeAccelVector *v = &n->vectors[i];
-
-        if (v->irqfd_active) {
-            nvme_accel_vector_mask(pci, i);
-        }
-        if (v->virq >= 0) {
-            kvm_irqchip_release_virq(kvm_state, v->virq);
-            v->virq = -1;
-        }
-    }
+    nvme_accel_irqfd_release_routes(n);
 }

@@ -29,6 +29,8 @@
 #include "migration/vmstate.h"
 #include "system/block-backend.h"
 #include "system/system.h"
+#include "system/kvm.h"
+#include "system/qtest.h"
 #include "exec/memory.h"
 #include "mdev-accel.h"
 #include "trace.h"
@@ -568,6 +570,24 @@ static bool nvme_accel_init_kernel(NvmeAccelCtrl *n, Error **errp)
                     "I/O queues in QEMU", n->params.serial);
         return true;
     }
+    /*
+     * The module writes completions and data straight into guest RAM. Only
+     * KVM sees such writes: TCG would keep running stale translated code and
+     * its dirty tracking would miss them. qtest runs no guest code, so it
+     * may drive the module.
+     */
+    if (!kvm_enabled() && !qtest_enabled()) {
+        if (n->params.accel == NVME_ACCEL_MODE_KERNEL) {
+            error_setg(errp, "accel=kernel needs KVM (-accel kvm)");
+            error_append_hint(errp, "kvm-accel writes guest memory behind "
+                              "the back of other accelerators; use "
+                              "accel=auto or accel=off.\n");
+            return false;
+        }
+        info_report("nvme-accel %s: the accelerator is not KVM, running I/O "
+                    "queues in QEMU", n->params.serial);
+        return true;
+    }
     if (!nvme_accel_kernel_init(n, &local_err)) {
         if (n->params.accel == NVME_ACCEL_MODE_KERNEL) {
             error_propagate(errp, local_err);
@@ -687,6 +707,19 @@ static void nvme_accel_reset(DeviceState *dev)
     n->asq = 0;
     n->acq = 0;
     msix_reset(PCI_DEVICE(dev));
+    nvme_accel_irqfd_release_routes(n);
+}
+
+static void nvme_accel_write_config(PCIDevice *pci, uint32_t addr,
+                                    uint32_t val, int len)
+{
+    bool msix_was_enabled = msix_enabled(pci);
+
+    pci_default_write_config(pci, addr, val, len);
+    /* msix.c masked every vector; their KVM routes are stale now. */
+    if (msix_was_enabled && !msix_enabled(pci)) {
+        nvme_accel_irqfd_release_routes(NVME_ACCEL(pci));
+    }
 }
 
 static const Property nvme_accel_props[] = {
@@ -764,6 +797,7 @@ static void nvme_accel_class_init(ObjectClass *oc, void *data)
 
     pc->realize = nvme_accel_realize;
     pc->exit = nvme_accel_exit;
+    pc->config_write = nvme_accel_write_config;
     pc->vendor_id = PCI_VENDOR_ID_REDHAT_QUMRANET;
     pc->device_id = NVME_ACCEL_PCI_DEVICE_ID;
     pc->class_id = PCI_CLASS_STORAGE_EXPRESS;

@@ -276,6 +276,7 @@ void nvme_accel_ring_destroy(NvmeAccelRing *r);
 
 /* mdev-accel-irq.c: KVM irqfd per vector, MSI-X masking */
 bool nvme_accel_irqfd_init(NvmeAccelCtrl *n, Error **errp);
+void nvme_accel_irqfd_release_routes(NvmeAccelCtrl *n);
 void nvme_accel_irqfd_cleanup(NvmeAccelCtrl *n);
 
 /* mdev-accel-queue.c: queue life cycle and the userspace I/O datapath */
