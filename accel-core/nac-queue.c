@@ -148,6 +148,23 @@ int nac_sq_arm(struct nac_sq *sq, const struct nac_mem *mem)
 	return sq->tail != old || !nac_sq_empty(sq);
 }
 
+int nac_cq_arm(struct nac_cq *cq, const struct nac_mem *mem)
+{
+	uint32_t old = cq->head;
+	int ret;
+
+	if (!cq->shadow_db)
+		return 0;
+	if (cq->eventidx && nac_write_u32(mem, cq->eventidx, cq->head))
+		return -EFAULT;
+	/* Event index store before the shadow head load (Linux: mb()). */
+	nac_mb();
+	ret = nac_cq_read_shadow(cq, mem);
+	if (ret)
+		return ret;
+	return cq->head != old;
+}
+
 int nac_sq_fetch(struct nac_sq *sq, const struct nac_mem *mem,
 		 struct nac_sqe *sqe)
 {

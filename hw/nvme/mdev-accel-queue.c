@@ -197,6 +197,20 @@ static bool nvme_accel_post_one(NvmeAccelCQ *cq, NvmeAccelRequest *req)
     return true;
 }
 
+/* Publish the CQ head as event index, re-read the shadow head. */
+static int nvme_accel_cq_arm(NvmeAccelCQ *cq)
+{
+    NvmeAccelCtrl *n = cq->ctrl;
+    int ret = nac_cq_arm(&cq->q, &n->mem);
+
+    if (ret == -EINVAL) {
+        nvme_accel_db_value_error(n, "cq shadow", cq->q.qid, cq->q.head);
+    } else if (ret < 0) {
+        trace_nvme_accel_err_cq_arm(cq->q.qid, ret);
+    }
+    return ret;
+}
+
 /* Post what fits, oldest first; ask for a doorbell when the CQ is full. */
 static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
 {
@@ -211,11 +225,12 @@ static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
     }
     while ((req = QTAILQ_FIRST(&cq->done_reqs))) {
         if (!nvme_accel_post_one(cq, req)) {
-            /* Full: have the host ring the head doorbell when it reaps. */
-            if (cq->q.eventidx) {
-                uint32_t ei = cpu_to_le32(cq->q.head);
-
-                n->mem.ops->write(n, cq->q.eventidx, &ei, sizeof(ei));
+            /*
+             * Full: have the host ring the head doorbell when it reaps;
+             * if it reaped while we said so, there is room already.
+             */
+            if (nvme_accel_cq_arm(cq) > 0) {
+                continue;
             }
             break;
         }
@@ -225,6 +240,18 @@ static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
     }
     if (posted) {
         nvme_accel_cq_irq(cq);
+    }
+    /*
+     * Pin-based: the level may only drop once the host has reaped every
+     * entry, and only a head doorbell says so. With shadow doorbells the
+     * host rings it only past the event index: keep that at the head we
+     * know. A host reaping as we publish it moves the head again; a few
+     * rounds settle it (the caller then re-evaluates the level).
+     */
+    if (cq->q.shadow_db && !msix_enabled(PCI_DEVICE(n))) {
+        for (int i = 0; i < 4 && nvme_accel_cq_arm(cq) > 0; i++) {
+            /* the head moved: publish it again */
+        }
     }
 }
 

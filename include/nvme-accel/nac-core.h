@@ -125,6 +125,15 @@ int nac_cq_read_shadow(struct nac_cq *cq, const struct nac_mem *mem);
  */
 int nac_sq_arm(struct nac_sq *sq, const struct nac_mem *mem);
 
+/*
+ * The same for a CQ head: publish the head seen so far as event index, so
+ * that the host rings the MMIO head doorbell at its next reap (a full CQ
+ * waiting for room, a pin-based interrupt waiting to drop), then re-read
+ * the shadow head. Returns 1 if the host moved the head meanwhile, 0 if
+ * not, negative errno on a fault or a bogus value.
+ */
+int nac_cq_arm(struct nac_cq *cq, const struct nac_mem *mem);
+
 /* Copy the next entry out of the SQ; -EAGAIN if empty, -EFAULT. */
 int nac_sq_fetch(struct nac_sq *sq, const struct nac_mem *mem,
 		 struct nac_sqe *sqe);

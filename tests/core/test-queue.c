@@ -252,6 +252,54 @@ static void test_sq_arm_eventidx(void)
 	teardown();
 }
 
+/* A host that reaps right as we publish the CQ event index. */
+static int racing_cq_write(void *opaque, uint64_t gpa, const void *buf,
+			   uint32_t len)
+{
+	int ret = fake_mem_ops.write(opaque, gpa, buf, len);
+
+	if (gpa == EI_CQ)
+		fake_mem_put32(&fm, DB_CQ, 2);
+	return ret;
+}
+
+static void test_cq_arm_eventidx(void)
+{
+	struct nac_mem_ops ops = fake_mem_ops;
+	struct nac_mem racy = { .ops = &ops, .opaque = &fm };
+	struct nac_cqe c = { 0 };
+	struct nac_cq cq;
+
+	setup();
+	g_assert_cmpint(nac_cq_init(&cq, 1, 0, true, CQ_BASE, 8), ==, 0);
+	/* No shadow doorbells: nothing to publish. */
+	g_assert_cmpint(nac_cq_arm(&cq, &fm.mem), ==, 0);
+	nac_cq_set_shadow(&cq, DB_CQ, EI_CQ);
+	fake_mem_put32(&fm, EI_CQ, 0xdead);
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	fake_mem_put32(&fm, DB_CQ, 1);
+	/* The host reaped one: head 1 becomes the event index. */
+	g_assert_cmpint(nac_cq_arm(&cq, &fm.mem), ==, 1);
+	g_assert_cmpint(cq.head, ==, 1);
+	g_assert_cmpint(fake_mem_get32(&fm, EI_CQ), ==, 0);
+	g_assert_cmpint(nac_cq_arm(&cq, &fm.mem), ==, 0);
+	g_assert_cmpint(fake_mem_get32(&fm, EI_CQ), ==, 1);
+	/* The host reaped again as the index was published: arm sees it. */
+	ops.write = racing_cq_write;
+	g_assert_cmpint(nac_cq_arm(&cq, &racy), ==, 1);
+	g_assert_cmpint(cq.head, ==, 2);
+	/* A head beyond the tail is reported, not used. */
+	fake_mem_put32(&fm, DB_CQ, 5);
+	g_assert_cmpint(nac_cq_arm(&cq, &fm.mem), ==, -EINVAL);
+	g_assert_cmpint(cq.head, ==, 2);
+	/* Unbacked event index. */
+	nac_cq_set_shadow(&cq, DB_CQ, RAM_BASE + RAM_SIZE);
+	g_assert_cmpint(nac_cq_arm(&cq, &fm.mem), ==, -EFAULT);
+	teardown();
+}
+
 static void test_irq_decisions(void)
 {
 	struct nac_cq cq;
@@ -340,6 +388,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/queue/cq-post-fault", test_cq_post_fault);
 	g_test_add_func("/queue/shadow-doorbells", test_shadow_doorbells);
 	g_test_add_func("/queue/sq-arm-eventidx", test_sq_arm_eventidx);
+	g_test_add_func("/queue/cq-arm-eventidx", test_cq_arm_eventidx);
 	g_test_add_func("/queue/irq-decisions", test_irq_decisions);
 	g_test_add_func("/queue/irq-host-polling", test_irq_host_polling);
 	return g_test_run();

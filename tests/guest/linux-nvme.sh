@@ -221,6 +221,65 @@ fi
 run_fio "4k-256k random sizes randwrite+verify, QD16, libaio" \
     --ioengine=libaio --rw=randwrite --bsrange=4k-256k --iodepth=16 --size=64M --offset=160M
 
+# --- interrupt masking under I/O ---------------------------------------------------
+
+# Linux masks an MSI-X vector while it rewrites its message (an affinity
+# change), and shuts a CPU's managed queue vector down when the CPU goes
+# offline: under KVM each is a route update or an irqfd unbound and bound
+# again. No completion may be lost meanwhile, and the admin vector's
+# interrupts must follow its new affinity (a stale route would deliver them
+# to the old CPU, where Linux no longer handles that vector).
+admin_irq=$(awk '$NF == "nvme0q0" { sub(":", "", $1); print $1 }' /proc/interrupts)
+cpu1=/sys/devices/system/cpu/cpu1/online
+# "IRQ CPU": the vector's interrupts on that CPU.
+irq_on() { awk -v q="$1:" -v c=$(($2 + 2)) '$1 == q { print $c }' /proc/interrupts; }
+if [ "$cpus" -ge 2 ] && [ -w $cpu1 ] && [ -n "$admin_irq" ]; then
+    fio --name=t --filename=$ns --direct=1 --verify=crc32c --do_verify=1 \
+        --verify_fatal=1 --group_reporting --ioengine=libaio --rw=randwrite \
+        --bs=4k --iodepth=16 --numjobs=2 --size=16M --offset=0 \
+        --offset_increment=16M > /tmp/fio-mask 2>&1 &
+    fiopid=$!
+    rounds=0 moved=0 admin_err=0
+    while kill -0 $fiopid 2>/dev/null; do
+        for c in 0 1; do
+            echo $((1 << c)) > /proc/irq/$admin_irq/smp_affinity 2>/dev/null
+            # x86 moves an MSI when its next interrupt arrives on the old
+            # CPU: the second command's completion must land on the new.
+            nvme get-feature $ctrl -f 7 > /dev/null 2>&1 || admin_err=$((admin_err + 1))
+            a0=$(irq_on "$admin_irq" $c)
+            nvme get-feature $ctrl -f 7 > /dev/null 2>&1 || admin_err=$((admin_err + 1))
+            [ "$(irq_on "$admin_irq" $c)" -gt "$a0" ] && moved=$((moved + 1))
+        done
+        echo 0 > $cpu1
+        nvme get-feature $ctrl -f 7 > /dev/null 2>&1 || admin_err=$((admin_err + 1))
+        echo 1 > $cpu1
+        rounds=$((rounds + 1))
+    done
+    wait $fiopid
+    rc=$?
+    echo 3 > /proc/irq/$admin_irq/smp_affinity 2>/dev/null
+    totals=$(sed -n 's/.*issued rwts: total=\([0-9]*\),\([0-9]*\),.*/\1 \2/p' /tmp/fio-mask | head -n1)
+    r=${totals% *} w=${totals#* }
+    verr=$(grep -icE 'verify.*(fail|bad|mismatch)|bad magic|crc32c.*(fail|mismatch)|io_u error' /tmp/fio-mask)
+    if [ $rc -eq 0 ] && [ "$verr" -eq 0 ] && [ "${w:-0}" -gt 0 ] &&
+       [ "${r:-0}" -ge "$w" ] && [ "$rounds" -ge 1 ] && [ $admin_err -eq 0 ] &&
+       [ "$(cat $cpu1)" = 1 ]; then
+        ok "fio 4k randwrite+verify while vectors are masked and moved ($rounds rounds of CPU 1 offline/online and admin vector affinity 0 <-> 1): $w writes verified"
+    else
+        notok "fio randwrite+verify while vectors are masked: exit $rc, $verr verify errors, writes '$w' reads '$r', $rounds rounds, $admin_err admin errors, cpu1 online $(cat $cpu1)"
+        grep -iE 'verify|err|bad|fail' /tmp/fio-mask | head -n 20 | diag
+    fi
+    if [ "$moved" -eq $((2 * rounds)) ]; then
+        ok "admin vector's interrupts follow its affinity ($moved of $((2 * rounds)) moves)"
+    else
+        notok "admin vector's interrupts follow its affinity: $moved of $((2 * rounds)) moves landed on the new CPU"
+        grep -E 'CPU|nvme' /proc/interrupts | diag
+    fi
+else
+    skip "interrupt masking under I/O" "needs 2 CPUs, CPU hotplug and MSI-X"
+    skip "admin vector's interrupts follow its affinity" "needs 2 CPUs, CPU hotplug and MSI-X"
+fi
+
 smart1=/tmp/smart1
 if nvme smart-log $ctrl -o json > $smart1 2>&1; then
     dur0=$(smart data_units_read $smart0) duw0=$(smart data_units_written $smart0)

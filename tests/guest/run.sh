@@ -77,41 +77,8 @@ fi
 
 # --- the host's view of what the guest wrote --------------------------------
 
-part=$(sed -n 's/^# host: part1 \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$out" | tail -n1)
-if [ -z "$part" ] && [ "$failed" -gt 0 ]; then
-    echo "# host checks skipped: the guest did not get as far as partitioning"
-elif [ -z "$part" ]; then
-    notok "host: the guest got as far as partitioning (no '# host: part1' line)"
-else
-    pstart=${part% *} psize=${part#* }
-    if sfdisk -d "$img" 2>/dev/null | grep -qE "start= *$pstart, size= *$psize, type="; then
-        ok "host: image has the guest's GPT (partition 1 at sector $pstart, $psize sectors)"
-    else
-        notok "host: image has the guest's GPT (partition 1 at sector $pstart, $psize sectors)"
-        sfdisk -d "$img" 2>&1 | sed 's/^/#   /'
-    fi
-    p1=$tmp/p1.img
-    dd if="$img" of="$p1" bs=1M iflag=skip_bytes,count_bytes \
-        skip=$((pstart * 512)) count=$((psize * 512)) status=none
-    if e2fsck -fn "$p1" > "$tmp/fsck" 2>&1; then
-        ok "host: e2fsck -fn of partition 1 is clean"
-    else
-        notok "host: e2fsck -fn of partition 1 is clean"
-        tail -n 20 "$tmp/fsck" | sed 's/^/#   /'
-    fi
-    sed -n 's/^# host: md5 //p' "$out" > "$tmp/md5"
-    files=$(wc -l < "$tmp/md5")
-    mkdir "$tmp/x"
-    if [ "$files" -eq 0 ]; then
-        notok "host: the guest got as far as writing files (no '# host: md5' lines)"
-    elif debugfs -R "rdump /data $tmp/x" "$p1" > "$tmp/debugfs" 2>&1 &&
-         (cd "$tmp/x" && md5sum --quiet -c "$tmp/md5") > "$tmp/md5.out" 2>&1; then
-        ok "host: the $files files read out of the image match the guest's md5sums"
-    else
-        notok "host: the $files files read out of the image match the guest's md5sums"
-        cat "$tmp/debugfs" "$tmp/md5.out" 2>&1 | head -n 20 | sed 's/^/#   /'
-    fi
-fi
+. "$here/host-check.sh"
+host_check "$img" "$out" "$tmp"
 
 echo "# guest test: VM ${vm_s} s, total $((SECONDS - start)) s"
 summary
