@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh core qemu  only some stages (deps core fuzz kernel qemu
-#                              qemu-asan guest module accel bench)
+#                              qemu-asan guest module accel kvm bench)
 #
 # Each stage's output goes to build/test-logs/<stage>.log; TAP lines
 # ("ok N", "not ok N") are counted. Ends with "N passed, N failed, N skipped".
@@ -16,7 +16,7 @@ passed=0 failed=0 skipped=0
 failures=()
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan guest module accel bench)
+[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan guest module accel kvm bench)
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 # Run a command whose output has TAP lines; count them. A non-zero exit
@@ -151,6 +151,12 @@ if want accel; then
     # The device qtests again, in a TCG guest with kvm-accel loaded: every
     # I/O queue pair runs in the module; queues move to QEMU and back.
     tap accel-in-vm bash "$repo/tests/accel/run.sh"
+fi
+
+if want kvm; then
+    # Real KVM one level down: a TCG guest loads kvm_amd and runs Linux
+    # guests under KVM on nvme-accel disks, in both modes.
+    tap kvm-tier bash "$repo/tests/kvm/run.sh"
 fi
 
 if want bench; then

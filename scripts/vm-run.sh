@@ -31,7 +31,7 @@
 #   --initrd-out FILE    build the initramfs (busybox, modules, --bin and
 #                        --file contents, the script and the /init below)
 #                        into FILE and exit 0 without booting: the guest of
-#                        a guest (tests/accel/run-nested.sh); needs no QEMU
+#                        a guest (tests/kvm/run.sh); needs no QEMU
 #
 # Environment: QEMU=path overrides the QEMU binary (default: our build, from
 # scripts/build-qemu.sh); NVME_ACCEL_CACHE moves the cache. The guest runs

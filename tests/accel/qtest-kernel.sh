@@ -67,6 +67,26 @@ for dev in nvme-accel-kernel nvme-accel nvme; do
     echo "#   $r"
 done
 
+# The module writes guest RAM behind the back of every accelerator but KVM:
+# under TCG, accel=kernel must refuse and accel=auto stay in QEMU.
+tcg() {
+    timeout 60 "$QEMU_BIN" -accel tcg -machine q35 -nodefaults -display none \
+        -S -qmp stdio -drive file=$loop,if=none,id=d0,format=raw \
+        -device nvme-accel,drive=d0,serial=t0,accel=$1,sysfsdev=$NVME_ACCEL_TEST_SYSFSDEV \
+        < /tmp/quit.qmp > /tmp/tcg.out 2>&1
+}
+printf '%s\n' '{"execute": "qmp_capabilities"}' '{"execute": "quit"}' > /tmp/quit.qmp
+if ! tcg kernel && grep -q 'accel=kernel needs KVM' /tmp/tcg.out; then
+    ok "TCG: accel=kernel refuses with a clear error"
+else
+    notok "TCG: accel=kernel refuses with a clear error"; sed 's/^/#   /' /tmp/tcg.out
+fi
+if tcg auto && grep -q 'the accelerator is not KVM, running I/O queues in QEMU' /tmp/tcg.out; then
+    ok "TCG: accel=auto runs the I/O queues in QEMU and says so"
+else
+    notok "TCG: accel=auto runs the I/O queues in QEMU and says so"; sed 's/^/#   /' /tmp/tcg.out
+fi
+
 echo 1 > "/sys/bus/mdev/devices/$uuid/remove" && ok "remove mdev" || notok "remove mdev"
 losetup -d "$loop"
 rmmod kvm_accel && ok "rmmod kvm-accel" || notok "rmmod kvm-accel (pins or references left?)"

@@ -5,6 +5,7 @@
 #   accel   tests/kvm/l2-accel.sh: I/O while L1 moves the queues between
 #           kvm-accel and QEMU, then I/O until L1 kills QEMU
 #   quick   tests/kvm/l2-quick.sh: a short verified round trip (INTx)
+#   bench   tests/kvm/l2-bench.sh: fio on four disks for scripts/bench-kvm.sh
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         nac.test=*) test=${arg#nac.test=} ;;
@@ -12,6 +13,6 @@ for arg in $(cat /proc/cmdline); do
 done
 case "${test:-}" in
     suite) exec sh /kvm/linux-nvme.sh ;;
-    accel|quick) exec sh /kvm/l2-$test.sh ;;
+    accel|quick|bench) exec sh /kvm/l2-$test.sh ;;
     *) echo "not ok 1 - unknown test '${test:-}' (nac.test=)"; exit 1 ;;
 esac

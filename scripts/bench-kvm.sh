@@ -1,0 +1,159 @@
+#!/bin/bash
+# Per-I/O cost of every way to give a VM a disk, under real KVM, side by
+# side in one run on the same backend: nvme-accel with its queues in
+# kvm-accel (accel=kernel), nvme-accel with its queues in QEMU (accel=off),
+# upstream -device nvme (ioeventfd=on), virtio-blk-pci (iothread), and the
+# backend alone. fio 4 KiB random reads in the guest at each queue depth,
+# interleaved rounds, medians.
+#
+# Here KVM is one level down (tests/kvm/run.sh explains): the TCG test
+# guest (L1) loads kvm_amd, kvm-accel and null_blk (poll queues), and runs
+# one Linux guest (L2) under KVM with the four disks, all on /dev/nullb0.
+# Around each fio run, L1 reads KVM's counters (debugfs kvm/: exits,
+# mmio_exits + io_exits = exits to QEMU userspace, irq_injections) and the
+# CPU time of L2's QEMU threads (userspace = utime - guest_time, kernel =
+# stime) and of kvm-accel's worker. Everything here runs 50-100x slower
+# than on hardware: compare the columns, do not quote the numbers.
+#
+#   scripts/bench-kvm.sh [--rounds N] [--seconds S] [--qd 1,32]
+#                        [--devs kern,user,upst,virt] [--check]
+#
+# --check: also print TAP for the bar kernel mode must meet (exits to QEMU
+# userspace <= 0.01 per I/O at every depth; QEMU userspace CPU per I/O <=
+# 5% of accel=off's at the deepest queue) and end with "N passed, N failed".
+# On a real KVM host with a real NVMe disk, the same comparison is
+# scripts/bench-guest.sh --accel kvm --disk /dev/nvmeXnY.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+rounds=3 secs=6 qds=1,32 devs=kern,user,upst,virt check=false
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) rounds=$2; shift 2 ;;
+        --seconds) secs=$2; shift 2 ;;
+        --qd) qds=$2; shift 2 ;;
+        --devs) devs=$2; shift 2 ;;
+        --check) check=true; shift ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench-kvm: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[[ $rounds =~ ^[1-9][0-9]*$ && $secs =~ ^[1-9][0-9]*$ && $qds =~ ^[0-9]+(,[0-9]+)*$ ]] ||
+    { echo "bench-kvm: --rounds, --seconds: positive integers; --qd: a comma list" >&2; exit 2; }
+
+ko=$(bash "$repo/scripts/build-module.sh" | tail -n1)
+build=$(bash "$repo/scripts/build-qemu.sh" | tail -n1)
+qemu=$build/qemu-system-x86_64
+vmlinux=$(bash "$repo/scripts/guest-vmlinux.sh" | tail -n1)
+fio=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v fio)
+tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/nvme-accel-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+bash "$repo/scripts/vm-run.sh" --kmod nvme --kmod virtio_blk --bin "$fio" \
+    --file "$repo/tests/kvm/l2-bench.sh:/kvm/l2-bench.sh" \
+    --initrd-out "$tmp/l2.cpio" -- "$repo/tests/kvm/l2.sh" 2> "$tmp/err" ||
+    { cat "$tmp/err" >&2; exit 1; }
+timeout=$((600 + rounds * 10 * (secs + 10)))
+set +e
+QEMU=$qemu bash "$repo/scripts/vm-run.sh" --timeout $timeout --mem 4G --smp 2 \
+    --kmod kvm_amd --module "$ko" --bin "$qemu" --bin "$fio" \
+    --file "$build/qemu-bundle:$build/qemu-bundle" \
+    --file "$build/pc-bios/optionrom:$build/pc-bios/optionrom" \
+    --file /usr/share/seabios:/usr/share/seabios \
+    --file "$vmlinux:/kvm/vmlinux" --file "$tmp/l2.cpio:/kvm/l2.cpio" \
+    --file "$repo/tests/kvm/l1-lib.sh:/kvm/l1-lib.sh" \
+    -- "$repo/tests/kvm/bench-l1.sh" "$qemu" /kvm/vmlinux /kvm/l2.cpio \
+    "$rounds" "$secs" "$qds" "$devs" > "$tmp/out" 2> "$tmp/err"
+vmrc=$?
+set -e
+grep -vE '^# bench-raw: |^1\.\.' "$tmp/out" || true
+[ $vmrc -eq 0 ] || { echo "# L1 run failed (exit $vmrc):"; tail -n 20 "$tmp/err" | sed 's/^/#   /'; }
+
+# --- medians per disk and depth --------------------------------------------------
+
+sed -n 's/^# bench-raw: //p' "$tmp/out" > "$tmp/raw"
+# DEV QD IOPS MEAN P99 EXITS/IO UEXITS/IO IRQ/IO QUSER_US/IO QSYS_US/IO WORKER_US/IO
+awk '
+    function med(key,    n, i, j, t, v) {
+        n = split(vals[key], v, " ")
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+        return n ? v[int((n + 1) / 2)] : "-"
+    }
+    function add(k, x) { vals[k] = vals[k] " " x }
+    {
+        k = $1 " " $2; keys[k] = 1; ios = $4
+        add(k " iops", $5); add(k " mean", $6); add(k " p99", $7)
+        if ($8 != "-" && ios > 0) {
+            add(k " exits", $8 / ios); add(k " uexits", ($9 + $10) / ios)
+            add(k " irq", $11 / ios); add(k " quser", $12 / ios)
+            add(k " qsys", $13 / ios); add(k " worker", $15 / ios)
+        }
+    }
+    END {
+        for (k in keys) {
+            printf "%s", k
+            split("iops mean p99 exits uexits irq quser qsys worker", f, " ")
+            for (i = 1; i <= 9; i++) printf " %s", med(k " " f[i])
+            printf "\n"
+        }
+    }' "$tmp/raw" | sort -k2,2n -k1,1 > "$tmp/med"
+
+name() {
+    case "$1" in
+        kern) echo "nvme-accel kernel" ;; user) echo "nvme-accel QEMU" ;;
+        upst) echo "nvme ioeventfd=on" ;; virt) echo "virtio-blk iothr." ;;
+        backend) echo "backend in L1" ;;
+    esac
+}
+echo
+echo "4 KiB random read, fio libaio, median of $rounds rounds of $secs s; per I/O:"
+echo "KVM exits, exits to QEMU userspace (mmio+io), interrupts injected, QEMU"
+echo "userspace / kernel CPU us, kvm-accel worker CPU us (nested KVM: compare,"
+echo "do not quote)"
+printf '%-18s %4s %8s %9s %9s %7s %9s %6s %8s %8s %8s\n' config QD IOPS mean-us p99-us \
+    exits uexits irqs qemu-usr qemu-sys worker
+for qd in ${qds//,/ }; do
+    for d in kern user upst virt backend; do
+        read -r _ _ iops mean p99 ex uex irq qu qs wk < <(awk -v k="$d" -v q="$qd" '$1 == k && $2 == q' "$tmp/med") || continue
+        fmt() { [ "$1" = - ] && echo - || awk -v x="$1" -v p="$2" 'BEGIN { printf "%.*f", p, x }'; }
+        printf '%-18s %4s %8s %9s %9s %7s %9s %6s %8s %8s %8s\n' "$(name $d)" "$qd" \
+            "$iops" "$mean" "$p99" "$(fmt "$ex" 2)" "$(fmt "$uex" 4)" "$(fmt "$irq" 2)" \
+            "$(fmt "$qu" 1)" "$(fmt "$qs" 1)" "$(fmt "$wk" 1)"
+    done
+done
+echo
+echo "IOPS ratios, nvme-accel kernel vs:"
+for qd in ${qds//,/ }; do
+    awk -v q="$qd" '$2 == q { iops[$1] = $3 }
+        END { printf "  QD%-4s nvme-accel QEMU %.2f, nvme %.2f, virtio-blk %.2f, backend %.2f\n", q,
+              iops["kern"] / (iops["user"] ? iops["user"] : 1), iops["kern"] / (iops["upst"] ? iops["upst"] : 1),
+              iops["kern"] / (iops["virt"] ? iops["virt"] : 1), iops["kern"] / (iops["backend"] ? iops["backend"] : 1) }' "$tmp/med"
+done
+
+$check || exit $vmrc
+
+# --- the bar -----------------------------------------------------------------------
+
+passed=0 failed=0 n=0
+ok()    { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+[ $vmrc -eq 0 ] && ok "benchmark ran in L1 ($(grep -oE 'guest ran bench-l1.sh in [0-9]+ s' "$tmp/err" | grep -oE '[0-9]+ s'))" ||
+    notok "benchmark ran in L1 (exit $vmrc)"
+deep=$(echo "${qds//,/ }" | tr ' ' '\n' | sort -n | tail -n1)
+for qd in ${qds//,/ }; do
+    uex=$(awk -v q="$qd" '$1 == "kern" && $2 == q { print $7 }' "$tmp/med")
+    if [ -n "$uex" ] && [ "$uex" != - ] && awk -v x="$uex" 'BEGIN { exit !(x <= 0.01) }'; then
+        ok "kernel mode, QD$qd: $uex exits to QEMU userspace per I/O (<= 0.01)"
+    else
+        notok "kernel mode, QD$qd: exits to QEMU userspace per I/O <= 0.01 (got '${uex:-none}')"
+    fi
+done
+ku=$(awk -v q="$deep" '$1 == "kern" && $2 == q { print $9 }' "$tmp/med")
+uu=$(awk -v q="$deep" '$1 == "user" && $2 == q { print $9 }' "$tmp/med")
+if [ -n "$ku" ] && [ -n "$uu" ] && [ "$ku" != - ] && [ "$uu" != - ] &&
+   awk -v k="$ku" -v u="$uu" 'BEGIN { exit !(u > 0 && k <= 0.05 * u) }'; then
+    ok "kernel mode, QD$deep: QEMU userspace CPU $ku us per I/O, $(awk -v k="$ku" -v u="$uu" 'BEGIN { printf "%.1f", 100 * k / u }')% of accel=off's $uu us (<= 5%)"
+else
+    notok "kernel mode, QD$deep: QEMU userspace CPU per I/O <= 5% of accel=off's (kernel '${ku:-none}' us, off '${uu:-none}' us)"
+fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

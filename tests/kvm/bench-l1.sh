@@ -1,0 +1,161 @@
+#!/bin/sh
+# Runs in L1 for scripts/bench-kvm.sh: one L2 under KVM with four disks on
+# the same null_blk device — nvme-accel accel=kernel, nvme-accel accel=off,
+# upstream nvme (ioeventfd=on), virtio-blk (iothread) — running
+# tests/kvm/l2-bench.sh. Around each fio run L2 names, we read KVM's
+# counters (debugfs kvm/), the CPU time of each of L2's QEMU threads
+# (/proc/PID/task/*/stat: utime, stime, guest_time; userspace is utime,
+# minus guest_time on vCPU threads) and of kvm-accel's
+# worker (schedstat), and print one line per run:
+#   # bench-raw: DEV QD ROUND IOS IOPS MEAN_US P99_US EXITS MMIO_EXITS
+#     IO_EXITS IRQ_INJ QEMU_USER_US QEMU_SYS_US GUEST_US WORKER_US
+# (counters and times are totals over the run: the host divides by IOS).
+# First the backend alone: fio in L1 on the null_blk device ("backend").
+#
+#   bench-l1.sh QEMU VMLINUX INITRD ROUNDS SECONDS QDS DEVS
+set -u
+QEMU_BIN=$1 L2_KERNEL=$2 L2_INITRD=$3 rounds=$4 secs=$5 qds=$6 devs=$7
+n=0 fail=0
+ok()    { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $*"; }
+diag()  { sed 's/@@vm-run:/@@L2:/; s/^/#   /' "$@"; }
+bail()  { echo "# bail out: $*"; echo "1..$n"; exit 1; }
+. /kvm/l1-lib.sh
+
+modprobe kvm_amd && [ -c /dev/kvm ] || bail "no KVM (modprobe kvm_amd)"
+modprobe -a vfio vfio_iommu_type1 mdev && insmod "$VM_EXTRA_MODULES" ||
+    bail "cannot load kvm-accel"
+# Two poll queues: the module polls its bios where the backend can.
+modprobe null_blk nr_devices=1 queue_mode=2 submit_queues=2 poll_queues=2 \
+    gb=16 || bail "modprobe null_blk"
+backend=/dev/nullb0
+types=$(ls -d /sys/class/mdev_bus/*/mdev_supported_types/* | head -n1)
+uuid=6b1d6a2e-4b1f-4c1e-9d7a-0000000000b1
+mdev=/sys/bus/mdev/devices/$uuid
+echo $uuid > "$types/create" || bail "create mdev"
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+[ -r /sys/kernel/debug/kvm/exits ] || bail "no KVM counters in debugfs"
+ok "KVM, kvm-accel, null_blk ($backend, poll queues $(cat /sys/block/nullb0/queue/io_poll 2>/dev/null))"
+
+# --- the backend alone --------------------------------------------------------
+
+r=1
+while [ $r -le "$rounds" ]; do
+    for qd in $(echo "$qds" | tr , ' '); do
+        fio --name=b --filename=$backend --direct=1 --ioengine=libaio \
+            --rw=randread --bs=4k --iodepth="$qd" --time_based \
+            --runtime="$secs" --size=1G --norandommap \
+            --output-format=terse --terse-version=3 > /tmp/fio.t 2>&1
+        awk -F';' -v qd=$qd -v r=$r '{
+            p99 = "?"
+            for (i = 18; i <= 37; i++) if ($i ~ /^99\.000000%=/) { split($i, a, "="); p99 = a[2] }
+            printf "# bench-raw: backend %s %s %d %d %.1f %s - - - - - - - -\n", qd, r, $6 / 4, $8, $16, p99
+        }' /tmp/fio.t
+    done
+    r=$((r + 1))
+done
+
+# --- L2 -------------------------------------------------------------------------
+
+# Counters and CPU times now, as "key value" lines.
+snapshot() {
+    for c in exits mmio_exits io_exits irq_injections; do
+        echo "$c $(cat /sys/kernel/debug/kvm/$c)"
+    done
+    # utime, stime, guest_time: fields 14, 15, 43 after the "(comm)".
+    for t in /proc/$l2_pid/task/*; do
+        printf '%s ' "$(tr ' ' _ < "$t/comm")"
+        sed 's/^.*) //' "$t/stat" 2>/dev/null
+    done | awk '{ # utime includes guest time on vCPU threads; the two are
+                  # sampled apart, so clamp their difference at 0.
+                  user = $13 - ($1 ~ /^CPU_[0-9]+\/KVM$/ ? $42 : 0)
+                  if (user < 0) user = 0
+                  u += user; s += $14; g += $42
+                  tu[$1] += user; ts[$1] += $14 }
+                END { printf "quser %d\nqsys %d\nguest %d\n", u, s, g
+                      for (t in tu) printf "thread:%s %d\nthreadsys:%s %d\n", t, tu[t], t, ts[t] }'
+    w=0
+    for p in /proc/[0-9]*; do
+        case "$(cat $p/comm 2>/dev/null)" in
+            kacc/*) w=$((w + $(cut -d' ' -f1 $p/schedstat))) ;;
+        esac
+    done
+    echo "worker $w"
+}
+hz=100  # USER_HZ: the unit of /proc/PID/stat times
+
+drive() { echo "file=$backend,if=none,id=$1,format=raw,cache=none,aio=native,file.locking=off"; }
+# Follow L2's cues until it is done, printing a bench-raw line per run.
+bench_one() {
+    k=0
+    deadline=$(($(now_s) + 120 + 3 * (secs + 8)))
+    while [ "$(now_s)" -lt $deadline ] && l2_alive; do
+        tr -d '\r' < /tmp/l2.console | grep -E '^@@bench: ' > /tmp/marks
+        total=$(wc -l < /tmp/marks)
+        while [ $k -lt "$total" ]; do
+            k=$((k + 1))
+            line=$(sed -n "${k}p" /tmp/marks)
+            case "$line" in
+                "@@bench: begin "*)
+                    # L2 sleeps 2 s, runs fio for $secs s, sleeps 4 s, then
+                    # says "end": the window holds the whole run and none of
+                    # the console output (each character is an exit to QEMU).
+                    sleep 1
+                    snapshot > /tmp/snap0
+                    sleep $((secs + 3)).5
+                    snapshot > /tmp/snap1 ;;
+                "@@bench: end "*)
+                    set -- $(echo "$line" | sed 's/^@@bench: end //; s/@@$//')
+                    awk -v run="$*" -v hz=$hz '
+                        NR == FNR { a[$1] = $2; next }
+                        { d[$1] = $2 - a[$1] }
+                        END { printf "# bench-raw: %s %d %d %d %d %d %d %d %d\n", run,
+                              d["exits"], d["mmio_exits"], d["io_exits"], d["irq_injections"],
+                              d["quser"] * 1e6 / hz, d["qsys"] * 1e6 / hz,
+                              d["guest"] * 1e6 / hz, d["worker"] / 1000
+                              printf "# bench-threads: %s:", run
+                              for (k in d) if (k ~ /^thread:/ && (d[k] || d["threadsys:" substr(k, 8)]))
+                                  printf " %s %d/%d ms", substr(k, 8), d[k] * 1000 / hz, d["threadsys:" substr(k, 8)] * 1000 / hz
+                              printf "\n" }' /tmp/snap0 /tmp/snap1
+                    runs=$((runs + 1)) ;;
+                "@@bench: done@@") return 0 ;;
+            esac
+        done
+        sleep 0.1
+    done
+    echo "# bench: $d round $r: L2 stopped early ($(tr -d '\r' < /tmp/l2.console | tail -n 1))"
+}
+
+L2_MEM=1G
+# One L2 per disk and round (a Linux guest boots in seconds under KVM):
+# the counters are the disk's alone, and the rounds interleave.
+runs=0 r=1
+while [ $r -le "$rounds" ]; do
+    for d in $(echo "$devs" | tr , ' '); do
+        case $d in
+            kern) set -- -drive "$(drive dk)" -device nvme-accel,drive=dk,serial=kern,accel=kernel,sysfsdev=$mdev ;;
+            user) set -- -drive "$(drive du)" -device nvme-accel,drive=du,serial=user,accel=off ;;
+            upst) set -- -drive "$(drive dn)" -device nvme,drive=dn,serial=upst,ioeventfd=on ;;
+            virt) set -- -object iothread,id=io0 -drive "$(drive dv)" -device virtio-blk-pci,drive=dv,serial=virt,iothread=io0 ;;
+            *) bail "unknown disk $d" ;;
+        esac
+        L2_EXTRA_APPEND="nac.round=$r nac.secs=$secs nac.qds=$qds nac.devs=$d"
+        l2_start bench -name "bench-$d,debug-threads=on" "$@"
+        bench_one
+        l2_wait 60
+        l2_quit
+    done
+    r=$((r + 1))
+done
+want=$((rounds * $(echo "$devs" | tr , '\n' | wc -l) * $(echo "$qds" | tr , '\n' | wc -l)))
+if [ $runs -eq $want ]; then
+    ok "L2 ran $runs fio runs (disks $devs x QDs $qds x $rounds rounds of $secs s)"
+else
+    notok "L2 ran $runs of $want fio runs (L2: $l2_state)"
+    tr -d '\r' < /tmp/l2.console | tail -n 30 | diag
+    diag /tmp/l2.err
+fi
+echo 1 > "$mdev/remove"
+rmmod kvm_accel
+echo "1..$n"
+[ "$fail" -eq 0 ]
