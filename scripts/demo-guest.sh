@@ -1,10 +1,13 @@
 #!/bin/sh
-# Runs inside the demo guest (scripts/run.sh): Linux's own nvme driver finds
-# the nvme-accel disk; we identify it, write and read back data, run a short
-# fio job and show the controller's SMART counters.
+# Runs inside the demo guest (scripts/run.sh, scripts/demo-kvm-host.sh):
+# Linux's own nvme driver finds the nvme-accel disk; we identify it, write
+# and read back data, run a short fio job (between "@@demo: ...@@" cues for
+# the host's measurements) and show the controller's SMART counters.
 set -e
 say() { printf '\n-- %s\n' "$*"; }
 
+# Kernel messages on the console would split the host's cue lines.
+dmesg -n 1
 modprobe nvme
 i=0
 while [ ! -b /dev/nvme0n1 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
@@ -29,10 +32,16 @@ echo "md5 read    $b"
 echo "data intact"
 
 say "fio: 4 KiB random reads, queue depth 16, 5 seconds"
+# Quiet around the run: the host measures the guest's exits and its own CPU
+# time in between (every character on the console is an exit to QEMU).
+echo "@@demo: fio begin@@"
+sleep 2
 fio --name=demo --filename=/dev/nvme0n1 --direct=1 --ioengine=libaio \
     --rw=randread --bs=4k --iodepth=16 --size=32M --time_based \
-    --runtime=5 --group_reporting 2>&1 | grep -E '^ +(read|lat|clat) *[:(]' |
-    head -4
+    --runtime=5 --group_reporting > /tmp/fio.out 2>&1
+sleep 4
+echo "@@demo: fio end $(sed -n 's/.*issued rwts: total=\([0-9]*\),.*/\1/p' /tmp/fio.out | head -n1)@@"
+grep -E '^ +(read|lat|clat) *[:(]' /tmp/fio.out | head -4
 
 say "SMART / health log"
 nvme smart-log /dev/nvme0 | grep -iE 'data.units|host_(read|write)_commands|media_errors|num_err_log'

@@ -157,6 +157,10 @@ if want kvm; then
     # Real KVM one level down: a TCG guest loads kvm_amd and runs Linux
     # guests under KVM on nvme-accel disks, in both modes.
     tap kvm-tier bash "$repo/tests/kvm/run.sh"
+    # The per-I/O table (one round: the table, and the bar kernel mode
+    # must meet, not a timing test), printed here too.
+    tap kvm-bench bash "$repo/scripts/bench-kvm.sh" --rounds 1 --seconds 4 --check
+    sed -n '/^4 KiB random read/,/^  QD/p' "$logs/kvm-bench.log" | sed 's/^/  /'
 fi
 
 if want bench; then

@@ -34,7 +34,8 @@
 #                        a guest (tests/kvm/run.sh); needs no QEMU
 #
 # Environment: QEMU=path overrides the QEMU binary (default: our build, from
-# scripts/build-qemu.sh); NVME_ACCEL_CACHE moves the cache. The guest runs
+# scripts/build-qemu.sh); NVME_ACCEL_CACHE moves the cache; VM_TCG_OPTS
+# adds options to -accel tcg (e.g. thread=single). The guest runs
 # under TCG (-accel tcg -cpu max); VM_ACCEL=kvm runs it with -accel kvm
 # -cpu host instead, for real KVM hosts only (scripts/bench-guest.sh --accel
 # kvm): the /dev/kvm of the machines this project is developed on cannot run
@@ -98,7 +99,7 @@ for b in ${bins[@]+"${bins[@]}"}; do
 done
 [[ $timeout_s =~ ^[0-9]+$ ]] || die "--timeout wants whole seconds"
 case "${VM_ACCEL:-tcg}" in
-    tcg) accel_args=(-accel tcg -cpu max) ;;
+    tcg) accel_args=(-accel "tcg${VM_TCG_OPTS:+,$VM_TCG_OPTS}" -cpu max) ;;
     kvm) [ -w /dev/kvm ] || die "VM_ACCEL=kvm but /dev/kvm is not usable"
          accel_args=(-accel kvm -cpu host) ;;
     *) die "VM_ACCEL must be tcg or kvm, got $VM_ACCEL" ;;
@@ -301,8 +302,11 @@ append="console=ttyS0 panic=-1 quiet cryptomgr.notests ipv6.disable=1 init_on_al
 # -nodefaults: q35's default empty CD-ROM on AHCI makes SeaBIOS probe for
 # ~30 s under TCG before it boots the kernel (measured: 34 s vs 2 s to the
 # kernel); without defaults the serial console must be asked for.
+# -d cpu_reset: a guest that resets itself (a triple fault) makes QEMU
+# exit 0 under -no-reboot with nothing on the console; the log says why.
 qemu_args=("${accel_args[@]}" -machine q35 -m "$mem" -smp "$smp"
            -nodefaults -nographic -serial mon:stdio -no-reboot
+           -d guest_errors,cpu_reset -D "$run/qemu.log"
            -kernel "$vmlinuz" -initrd "$run/initrd.cpio" -append "$append"
            ${extra_qemu_args[@]+"${extra_qemu_args[@]}"})
 log "booting $rel with $(basename "$script") (console log: $consolelog)"
@@ -352,6 +356,9 @@ if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
     exit 124
 fi
 if [ -z "$rc" ] || [ -z "$tainted" ]; then
+    if grep -q 'Triple fault' "$run/qemu.log" 2>/dev/null; then
+        fail "the guest did not run the script to the end: it triple-faulted (QEMU log $run/qemu.log)"
+    fi
     fail "the guest did not run the script to the end (QEMU exit $qrc); last console lines:"
     tail -n 30 "$clean" | sed 's/^/vm-run:   | /' >&2
     log "console log: $consolelog"

@@ -4,11 +4,13 @@
 # upstream nvme (ioeventfd=on), virtio-blk (iothread) — running
 # tests/kvm/l2-bench.sh. Around each fio run L2 names, we read KVM's
 # counters (debugfs kvm/), the CPU time of each of L2's QEMU threads
-# (/proc/PID/task/*/stat: utime, stime, guest_time; userspace is utime,
-# minus guest_time on vCPU threads) and of kvm-accel's
+# (/proc/PID/task/*/stat: utime and stime of QEMU's own threads; the vCPU
+# threads' total, since tick sampling cannot split their userspace from
+# their guest time: exits to userspace say what they do there) and of
+# kvm-accel's
 # worker (schedstat), and print one line per run:
 #   # bench-raw: DEV QD ROUND IOS IOPS MEAN_US P99_US EXITS MMIO_EXITS
-#     IO_EXITS IRQ_INJ QEMU_USER_US QEMU_SYS_US GUEST_US WORKER_US
+#     IO_EXITS IRQ_INJ QEMU_USER_US QEMU_SYS_US VCPU_US WORKER_US
 # (counters and times are totals over the run: the host divides by IOS).
 # First the backend alone: fio in L1 on the null_blk device ("backend").
 #
@@ -57,40 +59,17 @@ done
 
 # --- L2 -------------------------------------------------------------------------
 
-# Counters and CPU times now, as "key value" lines.
-snapshot() {
-    for c in exits mmio_exits io_exits irq_injections; do
-        echo "$c $(cat /sys/kernel/debug/kvm/$c)"
-    done
-    # utime, stime, guest_time: fields 14, 15, 43 after the "(comm)".
-    for t in /proc/$l2_pid/task/*; do
-        printf '%s ' "$(tr ' ' _ < "$t/comm")"
-        sed 's/^.*) //' "$t/stat" 2>/dev/null
-    done | awk '{ # utime includes guest time on vCPU threads; the two are
-                  # sampled apart, so clamp their difference at 0.
-                  user = $13 - ($1 ~ /^CPU_[0-9]+\/KVM$/ ? $42 : 0)
-                  if (user < 0) user = 0
-                  u += user; s += $14; g += $42
-                  tu[$1] += user; ts[$1] += $14 }
-                END { printf "quser %d\nqsys %d\nguest %d\n", u, s, g
-                      for (t in tu) printf "thread:%s %d\nthreadsys:%s %d\n", t, tu[t], t, ts[t] }'
-    w=0
-    for p in /proc/[0-9]*; do
-        case "$(cat $p/comm 2>/dev/null)" in
-            kacc/*) w=$((w + $(cut -d' ' -f1 $p/schedstat))) ;;
-        esac
-    done
-    echo "worker $w"
-}
-hz=100  # USER_HZ: the unit of /proc/PID/stat times
 
 drive() { echo "file=$backend,if=none,id=$1,format=raw,cache=none,aio=native,file.locking=off"; }
 # Follow L2's cues until it is done, printing a bench-raw line per run.
 bench_one() {
     k=0
-    deadline=$(($(now_s) + 120 + 3 * (secs + 8)))
+    # Boot, then per depth 6 s of quiet, the run, fio's start-up; and
+    # room for one NVMe timeout (30 s) and reset.
+    deadline=$(($(now_s) + 120 + $(echo "$qds" | tr , '\n' | wc -l) * (secs + 60)))
     while [ "$(now_s)" -lt $deadline ] && l2_alive; do
-        tr -d '\r' < /tmp/l2.console | grep -E '^@@bench: ' > /tmp/marks
+        # Whole lines only: L2 may be half-way through writing the last.
+        tr -d '\r' < /tmp/l2.console | grep -E '^@@bench: .*@@$' > /tmp/marks
         total=$(wc -l < /tmp/marks)
         while [ $k -lt "$total" ]; do
             k=$((k + 1))
@@ -101,24 +80,30 @@ bench_one() {
                     # says "end": the window holds the whole run and none of
                     # the console output (each character is an exit to QEMU).
                     sleep 1
-                    snapshot > /tmp/snap0
+                    l2_snapshot > /tmp/snap0
                     sleep $((secs + 3)).5
-                    snapshot > /tmp/snap1 ;;
+                    l2_snapshot > /tmp/snap1 ;;
                 "@@bench: end "*)
                     set -- $(echo "$line" | sed 's/^@@bench: end //; s/@@$//')
-                    awk -v run="$*" -v hz=$hz '
+                    if [ $# -ne 7 ]; then
+                        echo "# bench: a garbled cue from L2: $line"
+                        continue
+                    fi
+                    awk -v run="$*" -v hz=$L2_HZ '
                         NR == FNR { a[$1] = $2; next }
                         { d[$1] = $2 - a[$1] }
                         END { printf "# bench-raw: %s %d %d %d %d %d %d %d %d\n", run,
                               d["exits"], d["mmio_exits"], d["io_exits"], d["irq_injections"],
                               d["quser"] * 1e6 / hz, d["qsys"] * 1e6 / hz,
-                              d["guest"] * 1e6 / hz, d["worker"] / 1000
+                              d["vcpu"] * 1e6 / hz, d["worker"] / 1000
                               printf "# bench-threads: %s:", run
                               for (k in d) if (k ~ /^thread:/ && (d[k] || d["threadsys:" substr(k, 8)]))
                                   printf " %s %d/%d ms", substr(k, 8), d[k] * 1000 / hz, d["threadsys:" substr(k, 8)] * 1000 / hz
                               printf "\n" }' /tmp/snap0 /tmp/snap1
                     runs=$((runs + 1)) ;;
-                "@@bench: done@@") return 0 ;;
+                "@@bench: done@@")
+                    tr -d '\r' < /tmp/l2.console | grep '^# L2 dmesg: ' | sed "s/^# /# $d: /"
+                    return 0 ;;
             esac
         done
         sleep 0.1

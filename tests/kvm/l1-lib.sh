@@ -160,5 +160,36 @@ l2_judge() {
     fi
 }
 
+# l2_snapshot: KVM's counters (debugfs kvm/, mounted by the caller) and
+# the CPU time of L2's QEMU threads and of kvm-accel's workers, now, as
+# "key value" lines (times of /proc/PID/stat in 1/L2_HZ s, the workers'
+# in ns). Start L2 with -name ...,debug-threads=on so that vCPU threads
+# have their names.
+l2_snapshot() {
+    for c in exits mmio_exits io_exits irq_injections; do
+        echo "$c $(cat /sys/kernel/debug/kvm/$c)"
+    done
+    # utime, stime, guest_time: fields 14, 15, 43 after the "(comm)".
+    for t in /proc/$l2_pid/task/*; do
+        printf '%s ' "$(tr ' ' _ < "$t/comm")"
+        sed 's/^.*) //' "$t/stat" 2>/dev/null
+    done | awk '{ # vCPU threads: their utime includes guest time, and the
+                  # two are sampled apart: count their total. The other
+                  # threads of QEMU (main loop, iothreads, thread pool) are the
+                  # userspace datapath.
+                  if ($1 ~ /^CPU_[0-9]+\/KVM$/) { v += $13 + $14; next }
+                  u += $13; s += $14; tu[$1] += $13; ts[$1] += $14 }
+                END { printf "quser %d\nqsys %d\nvcpu %d\n", u, s, v
+                      for (t in tu) printf "thread:%s %d\nthreadsys:%s %d\n", t, tu[t], t, ts[t] }'
+    w=0
+    for p in /proc/[0-9]*; do
+        case "$(cat $p/comm 2>/dev/null)" in
+            kacc/*) w=$((w + $(cut -d' ' -f1 $p/schedstat))) ;;
+        esac
+    done
+    echo "worker $w"
+}
+L2_HZ=100    # USER_HZ: the unit of /proc/PID/stat times
+
 # kstat JSON FIELD: a number from a kernel-stats reply.
 kstat() { echo "$1" | sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p"; }

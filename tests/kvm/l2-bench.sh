@@ -19,6 +19,8 @@ for arg in $(cat /proc/cmdline); do
         nac.devs=*) devs=$(echo "${arg#*=}" | tr , ' ') ;;
     esac
 done
+# Kernel messages on the console would split our cue lines.
+dmesg -n 1
 modprobe -a nvme virtio_blk 2>/dev/null
 dev_of() {      # the block device whose controller or disk has this serial
     for c in /sys/class/nvme/nvme*; do
@@ -64,4 +66,7 @@ while [ $r -le "$rounds" ]; do
     done
     r=$((r + 1))
 done
+# What the drivers said (timeouts, resets), now that the cues are out.
+dmesg | grep -iE 'nvme|virtio|timeout|reset|abort|error' | grep -vE 'default/read/poll|logical blocks|pci function' |
+    sed 's/^/# L2 dmesg: /' | tail -n 20
 echo "@@bench: done@@"
