@@ -57,7 +57,7 @@ say "booting a Linux guest under KVM on nvme-accel, I/O queues in kvm-accel"
 l2_start demo -name demo,debug-threads=on \
     -drive file=$loop,if=none,id=d0,format=raw,cache=none,aio=native \
     -device nvme-accel,id=nv0,drive=d0,serial=nvme-accel-demo,accel=kernel,sysfsdev=$mdev
-snap=false
+snap=false queues=
 if l2_wait_line '@@demo: fio begin@@' 300; then
     sleep 1
     l2_snapshot > /tmp/demo.snap0
@@ -65,10 +65,10 @@ if l2_wait_line '@@demo: fio begin@@' 300; then
     sleep 8.5
     l2_snapshot > /tmp/demo.snap1
     snap=true
+    queues=$(l2_qom_get /machine/peripheral/nv0 kernel-queues | sed -n 's/.*"return": *\([0-9]*\).*/\1/p')
 fi
 l2_wait 600
 stats=$(l2_qom_get /machine/peripheral/nv0 kernel-stats)
-queues=$(l2_qom_get /machine/peripheral/nv0 kernel-queues | sed -n 's/.*"return": *\([0-9]*\).*/\1/p')
 l2_quit
 tr -d '\r' < /tmp/l2.console | awk '
     /@@vm-run: script begin@@$/ { on = 1; next }
@@ -79,7 +79,7 @@ rc=$(tr -d '\r' < /tmp/l2.console | sed -n 's/^@@vm-run: script exit \([0-9]*\)@
 
 say "kvm-accel's counters for this guest (QMP qom-get kernel-stats)"
 echo "$stats" | sed 's/.*"return": *{\([^}]*\)}.*/\1/' | tr ',' '\n' | sed 's/^ */  /'
-echo "  queue pairs in the module when the guest powered off: ${queues:-?}"
+echo "  I/O queue pairs in the module during fio: ${queues:-?}"
 
 say "per I/O of the guest's fio run (4 KiB random reads, QD 16, 5 s)"
 ios=$(tr -d '\r' < /tmp/l2.console | sed -n 's/^@@demo: fio end \([0-9]*\)@@$/\1/p')

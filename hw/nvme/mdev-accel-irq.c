@@ -65,12 +65,13 @@ static int nvme_accel_vector_unmask(PCIDevice *dev, unsigned vector,
                                     MSIMessage msg)
 {
     NvmeAccelCtrl *n = NVME_ACCEL(dev);
-    NvmeAccelVector *v = &n->vectors[vector];
+    NvmeAccelVector *v;
     int ret;
 
     if (vector >= n->nr_qpairs) {
         return 0;
     }
+    v = &n->vectors[vector];
     ret = nvme_accel_vector_route(dev, vector, msg);
     if (ret < 0) {
         trace_nvme_accel_err_irqfd(vector, ret);
@@ -118,6 +119,10 @@ static void nvme_accel_vector_poll(PCIDevice *dev, unsigned start,
     NvmeAccelCtrl *n = NVME_ACCEL(dev);
     unsigned vector;
 
+    /* MSI-X off: every vector reads as masked, but INTx owns the events. */
+    if (!msix_enabled(dev)) {
+        return;
+    }
     for (vector = start; vector < end && vector < n->nr_qpairs; vector++) {
         if (msix_is_masked(dev, vector) &&
             event_notifier_test_and_clear(&n->vectors[vector].notifier)) {

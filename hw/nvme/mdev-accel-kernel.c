@@ -501,6 +501,11 @@ static void nvme_accel_set_kernel(Object *obj, bool want, Error **errp)
 {
     NvmeAccelCtrl *n = NVME_ACCEL(obj);
 
+    if (!DEVICE(obj)->realized) {
+        error_setg(errp, "'kernel' moves queues of a running controller; "
+                   "use accel= and sysfsdev= to choose at start");
+        return;
+    }
     if (want && !n->kernel) {
         error_setg(errp, "no kvm-accel mdev in use (see sysfsdev, accel)");
         return;

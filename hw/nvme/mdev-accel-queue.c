@@ -245,11 +245,14 @@ static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
      * Pin-based: the level may only drop once the host has reaped every
      * entry, and only a head doorbell says so. With shadow doorbells the
      * host rings it only past the event index: keep that at the head we
-     * know. A host reaping as we publish it moves the head again; a few
-     * rounds settle it (the caller then re-evaluates the level).
+     * know. A host reaping as we publish it moves the head again: publish
+     * until it stands still. Bounded: the head only moves forward, up to
+     * the tail, and nothing is posted meanwhile (the caller then
+     * re-evaluates the level).
      */
     if (cq->q.shadow_db && !msix_enabled(PCI_DEVICE(n))) {
-        for (int i = 0; i < 4 && nvme_accel_cq_arm(cq) > 0; i++) {
+        for (uint32_t i = 0; i < cq->q.size && nvme_accel_cq_arm(cq) > 0;
+             i++) {
             /* the head moved: publish it again */
         }
     }

@@ -716,7 +716,11 @@ static void nvme_accel_write_config(PCIDevice *pci, uint32_t addr,
     bool msix_was_enabled = msix_enabled(pci);
 
     pci_default_write_config(pci, addr, val, len);
-    /* msix.c masked every vector; their KVM routes are stale now. */
+    /*
+     * msix.c calls no mask notifier when MSI-X goes off: unbind the irqfds
+     * (signals from then on reach the main loop, i.e. INTx) and drop the
+     * routes, whose messages are stale now.
+     */
     if (msix_was_enabled && !msix_enabled(pci)) {
         nvme_accel_irqfd_release_routes(NVME_ACCEL(pci));
     }

@@ -1481,6 +1481,8 @@ static void test_pin_interrupts_shadow_doorbells(void)
         c.dptr.prp1 = cpu_to_le64(buf);
         submit(&t, 1, &c, true);
         g_assert_cmphex(reap(&t, 1, false).status, ==, 0);
+        /* Posted in the same main-loop BH that raised the level. */
+        g_assert_true(intx_asserted(&t));
         if (need_event(qtest_readl(t.qts, t.eis + 3 * 4), t.q[1].cq_head,
                        old)) {
             cq_doorbell(&t, 1, t.q[1].cq_head);
