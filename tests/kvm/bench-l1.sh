@@ -17,11 +17,6 @@
 #   bench-l1.sh QEMU VMLINUX INITRD ROUNDS SECONDS QDS DEVS
 set -u
 QEMU_BIN=$1 L2_KERNEL=$2 L2_INITRD=$3 rounds=$4 secs=$5 qds=$6 devs=$7
-n=0 fail=0
-ok()    { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $*"; }
-diag()  { sed 's/@@vm-run:/@@L2:/; s/^/#   /' "$@"; }
-bail()  { echo "# bail out: $*"; echo "1..$n"; exit 1; }
 . /kvm/l1-lib.sh
 
 modprobe kvm_amd && [ -c /dev/kvm ] || bail "no KVM (modprobe kvm_amd)"

@@ -7,8 +7,8 @@
 # .err (QEMU's stderr), .qmp (QMP replies and events), .script (the test
 # script's output), .kernel (everything else on the console).
 #
-# The caller defines ok, notok and diag (TAP) and the counters n and fail;
-# l2_judge renumbers L2's TAP lines into the caller's.
+# TAP: ok, notok and diag below count in n and fail; l2_judge renumbers
+# L2's TAP lines into ours; bail ends the run with the plan so far.
 #
 # Environment: QEMU_BIN, L2_KERNEL, L2_INITRD; optional L2_MEM, L2_SMP,
 # L2_EXTRA_APPEND.
@@ -17,6 +17,13 @@ L2_APPEND="console=ttyS0 panic=-1 quiet cryptomgr.notests ipv6.disable=1 init_on
 L2_BAD='Oops|BUG:|kernel BUG|WARNING:|Call Trace|possible (recursive|circular) locking|'\
 'lockdep|KASAN:|UBSAN:|KFENCE:|general protection fault|Kernel panic|'\
 'INFO: task .* blocked|rcu: INFO|self-detected stall|list_(add|del) corruption'
+
+n=0 fail=0
+ok()    { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $*"; }
+# L2's console carries vm-run.sh's markers; L1's own output must not.
+diag()  { sed 's/@@vm-run:/@@L2:/; s/^/#   /' "$@"; }
+bail()  { echo "# bail out: $*"; echo "1..$n"; exit 1; }
 
 now_s() { cut -d. -f1 /proc/uptime; }
 

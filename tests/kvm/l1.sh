@@ -20,12 +20,6 @@
 # for the host. Exit status 0 iff every check passed.
 set -u
 QEMU_BIN=$1 L2_KERNEL=$2 L2_INITRD=$3
-n=0 fail=0
-ok()    { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $*"; }
-# L2's console carries vm-run.sh's markers; L1's own output must not.
-diag()  { sed 's/@@vm-run:/@@L2:/; s/^/#   /' "$@"; }
-bail()  { echo "# bail out: $*"; echo "1..$n"; exit 1; }
 . /kvm/l1-lib.sh
 
 echo "# L1: Linux $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs, up $(now_s) s"
