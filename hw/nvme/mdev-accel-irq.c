@@ -155,8 +155,9 @@ bool nvme_accel_irqfd_init(NvmeAccelCtrl *n, Error **errp)
 }
 
 /*
- * MSI-X was disabled or the function reset: every vector is masked by now
- * (msix.c ran our mask notifier), so the routes can go.
+ * MSI-X was disabled, the function reset or unplugged: unbind what is still
+ * bound (msix.c calls no mask notifier when MSI-X goes off) and drop the
+ * routes, whose messages are stale.
  */
 void nvme_accel_irqfd_release_routes(NvmeAccelCtrl *n)
 {

@@ -1393,6 +1393,16 @@ static void test_interrupts(void)
     nvme_stop(&t);
 }
 
+static bool intx_asserted(NvmeTest *t)
+{
+    for (int i = 16; i < 24; i++) {
+        if (qtest_get_irq(t->qts, i)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void test_pin_interrupts(void)
 {
     NvmeTest t;
@@ -1415,31 +1425,14 @@ static void test_pin_interrupts(void)
         submit(&t, 1, &c, true);
         reap(&t, 1, false);
         /* Unreaped entries hold INTx asserted; reaping drops it. */
-        g_assert_true(qtest_get_irq(t.qts, 16) || qtest_get_irq(t.qts, 17) ||
-                      qtest_get_irq(t.qts, 18) || qtest_get_irq(t.qts, 19) ||
-                      qtest_get_irq(t.qts, 20) || qtest_get_irq(t.qts, 21) ||
-                      qtest_get_irq(t.qts, 22) || qtest_get_irq(t.qts, 23));
+        g_assert_true(intx_asserted(&t));
         reg_write(&t, NVME_REG_INTMS, 1);
-        for (int i = 16; i < 24; i++) {
-            g_assert_false(qtest_get_irq(t.qts, i));
-        }
+        g_assert_false(intx_asserted(&t));
         reg_write(&t, NVME_REG_INTMC, 1);
         cq_doorbell(&t, 1, t.q[1].cq_head);
-        for (int i = 16; i < 24; i++) {
-            g_assert_false(qtest_get_irq(t.qts, i));
-        }
+        g_assert_false(intx_asserted(&t));
     }
     nvme_stop(&t);
-}
-
-static bool intx_asserted(NvmeTest *t)
-{
-    for (int i = 16; i < 24; i++) {
-        if (qtest_get_irq(t->qts, i)) {
-            return true;
-        }
-    }
-    return false;
 }
 
 /* Linux's nvme_dbbuf_need_event(): ring the MMIO doorbell past the index. */
