@@ -55,6 +55,7 @@ struct kacc_ring {
 	u64 len;		/* npages << PAGE_SHIFT */
 	unsigned int npages;
 	struct page **pages;
+	bool writable;		/* pinned with IOMMU_WRITE */
 };
 
 /* A guest data page in the pin cache (mem.c). */

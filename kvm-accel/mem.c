@@ -66,6 +66,7 @@ int kacc_ring_pin(struct kacc_dev *dev, struct kacc_ring *ring, u64 gpa,
 	if (kacc_fenced(dev, gpa, len))
 		return -EFAULT;
 	ring->iova = gpa & PAGE_MASK;
+	ring->writable = writable;
 	ring->npages = DIV_ROUND_UP(gpa + len - ring->iova, PAGE_SIZE);
 	ring->len = (u64)ring->npages << PAGE_SHIFT;
 	ring->pages = kvcalloc(ring->npages, sizeof(*ring->pages), GFP_KERNEL);
@@ -137,13 +138,19 @@ static void kacc_copy(void *mem, void *buf, unsigned int len, bool write)
 	}
 }
 
-/* 0 if the ring covers the whole access, -ENOENT if it does not. */
+/*
+ * 0 if the ring covers the whole access, -ENOENT if it does not. A ring
+ * pinned read-only (the SQ) never takes a write: its pages may be ones the
+ * owner may only read, such as a file's page cache mapped PROT_READ.
+ * vfio_dma_rw() then decides by the mapping's own permissions.
+ */
 static int kacc_ring_rw(const struct kacc_ring *ring, u64 gpa, void *buf,
 			u32 len, bool write)
 {
 	u64 off;
 
-	if (!ring->pages || gpa < ring->iova || gpa - ring->iova >= ring->len ||
+	if (!ring->pages || (write && !ring->writable) || gpa < ring->iova ||
+	    gpa - ring->iova >= ring->len ||
 	    len > ring->len - (gpa - ring->iova))
 		return -ENOENT;
 	off = gpa - ring->iova;

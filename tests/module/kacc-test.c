@@ -59,6 +59,7 @@
 #define RAM_B_SIZE	(2u << 20)
 #define RAM_C		0x50000000ull	/* 64 KiB, mapped read-only */
 #define RAM_C_SIZE	(64u << 10)
+#define RAM_D		0x60000000ull	/* a sealed memfd, by a test */
 #define UNMAPPED	0x80000000ull	/* nothing is mapped here */
 
 #define PAGE		4096u
@@ -1538,6 +1539,76 @@ static void test_unmap(void)
 	}
 }
 
+/*
+ * An owner maps a file it may only read (a sealed memfd, PROT_READ,
+ * MAP_SHARED: the pins are the file's own page-cache pages) into the
+ * container and puts an SQ there. The SQ ring is pinned read-only, and no
+ * command may write through that pin: a Read whose data bounces (PRP1 not
+ * aligned to the backend's DMA alignment) or is pinned (aligned) into the
+ * SQ's page must fail with Data Transfer Error and leave the file alone.
+ */
+static void test_readonly_pins(void)
+{
+	static const struct { uint64_t off; const char *how; } cases[] = {
+		{ 4, "bounced" }, { 2048, "pinned" },
+	};
+	struct nac_sqe sqes[2];
+	struct nac_cqe c;
+	uint8_t before[PAGE];
+	unsigned int i;
+	struct tq q;
+	void *ro;
+	int mfd;
+
+	fill(buf_a, PAGE, 41);
+	status_is(io(&q1, NAC_CMD_WRITE, 7000, 8, buf_a), 0,
+		  "write a pattern the reads below would copy");
+	for (i = 0; i < 2; i++) {
+		sqe_rw(&sqes[i], NAC_CMD_READ, 7000, 1);
+		sqes[i].cid = i;
+		sqes[i].dptr1 = RAM_D + cases[i].off;
+	}
+	mfd = memfd_create("kacc-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0 || ftruncate(mfd, PAGE) ||
+	    pwrite(mfd, sqes, sizeof(sqes), 0) != sizeof(sqes) ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
+		  F_SEAL_GROW | F_SEAL_SEAL))
+		bail("sealed memfd");
+	ro = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, mfd, 0);
+	if (ro == MAP_FAILED)
+		bail("mmap of the sealed memfd");
+	memcpy(before, ro, PAGE);
+	if (!ok(dma_map(RAM_D, ro, PAGE, false) == 0,
+		"map a write-sealed memfd (PROT_READ) read-only at 0x%llx",
+		RAM_D))
+		goto out;
+	tq_init(&q, d1.fd, 21, 16, 16, 0, 6, irqfd[6], 0);
+	q.sq_gpa = RAM_D;
+	q.sq = NULL;		/* the SQEs are already there */
+	if (!ok(tq_create(&q) == 0,
+		"CREATE_QUEUE_PAIR 21 with its SQ in the sealed memfd"))
+		goto out_unmap;
+	for (i = 0; i < 2; i++) {
+		q.sq_tail = i + 1;
+		tq_ring_sq(&q);
+		if (!ok(tq_wait(&q, &c, TIMEOUT_MS) && c.cid == i,
+			"a CQE for the read %s into the SQ's page", cases[i].how))
+			break;
+		tq_ring_cq(&q);
+		status_is(c.status >> 1, NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR,
+			  cases[i].how);
+		ok(!memcmp(ro, before, PAGE),
+		   "the sealed memfd is unchanged after the read %s",
+		   cases[i].how);
+	}
+	tq_destroy(&q);
+out_unmap:
+	succeeds(dma_unmap(RAM_D, PAGE), "unmap the sealed memfd");
+out:
+	munmap(ro, PAGE);
+	close(mfd);
+}
+
 /* A guest hammering a range while QEMU unmaps and maps it again. */
 static volatile bool hammer_stop;
 static unsigned int hammer_done, hammer_errors;
@@ -1996,6 +2067,7 @@ int main(int argc, char **argv)
 	test_handover();
 	test_concurrency();
 	test_unmap();
+	test_readonly_pins();
 	test_unmap_race();
 	test_stats();
 	test_loop(loop, nullb);
