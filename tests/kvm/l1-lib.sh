@@ -73,12 +73,17 @@ l2_qom_get() {
     grep '"return"\|"error"' /tmp/l2.qmp | tail -n1
 }
 
-# l2_wait TIMEOUT: until L2 powers off (state "shutdown"), its QEMU exits
-# ("exited") or TIMEOUT seconds from l2_start pass ("timeout"). Sets
-# l2_state and l2_secs.
+# l2_wait TIMEOUT: until L2 powers off (state "shutdown"), resets (state
+# "reset": -no-reboot turns a reset into a stop; with no "reboot:" or panic
+# line on L2's console, that is a triple fault), its QEMU exits ("exited")
+# or TIMEOUT seconds from l2_start pass ("timeout"). Sets l2_state and
+# l2_secs.
 l2_wait() {
     l2_state=timeout
     while [ $(($(now_s) - l2_t0)) -lt "$1" ]; do
+        if grep '"event": *"SHUTDOWN"' /tmp/l2.qmp | grep -q '"guest-reset"'; then
+            l2_state=reset; break
+        fi
         if grep -q '"event": *"SHUTDOWN"' /tmp/l2.qmp; then l2_state=shutdown; break; fi
         if ! l2_alive; then l2_state=exited; break; fi
         sleep 0.5
@@ -164,6 +169,9 @@ l2_judge() {
         ok "$_what: L2 powered off"
     else
         notok "$_what: L2 powered off (L2's QEMU: $l2_state after ${l2_secs} s)"
+    fi
+    if [ "$l2_state" = reset ] && ! grep -qE 'reboot: |Kernel panic' /tmp/l2.kernel; then
+        echo "# signature: L2 triple fault: reset with no reboot or panic on its console"
     fi
 }
 
