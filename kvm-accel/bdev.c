@@ -391,6 +391,15 @@ static bool kacc_submit_rw(struct kacc_dev *dev, struct kacc_req *req)
 		ret = kacc_bio_add_guest(dev, req, bio, !write);
 	else
 		ret = kacc_bio_add_buf(bio, req->bounce, req->r.len);
+	if (ret == -EAGAIN) {
+		/* A page is being unmapped: wait for VFIO to finish. */
+		bio_put(bio);
+		kacc_req_release(dev, req);
+		req->fenced = true;
+		dev->nr_fenced++;
+		list_add_tail(&req->node, &qp->retry);
+		return true;
+	}
 	if (ret) {
 		bio_put(bio);
 		req->status = kacc_errno_to_nvme(ret);
@@ -501,7 +510,8 @@ static bool kacc_submit_discard(struct kacc_dev *dev, struct kacc_req *req)
  * @req: a request nac_cmd_decode() accepted
  *
  * Return: true if the request is in flight (the worker sees it again in
- * kacc_bdev_finish()), false if it is complete already with @req->status.
+ * kacc_bdev_finish()) or waits on @req->qp->retry with @req->fenced for a
+ * range being unmapped, false if it is complete already with @req->status.
  */
 bool kacc_bdev_submit(struct kacc_dev *dev, struct kacc_req *req)
 {

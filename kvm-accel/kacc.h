@@ -27,6 +27,8 @@
 #include <linux/llist.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/rcupdate_wait.h>
+#include <linux/spinlock.h>
 #include <linux/vfio.h>
 #include <linux/version.h>
 #include <linux/wait.h>
@@ -68,6 +70,19 @@ struct kacc_pin {
 	bool writable;
 };
 
+/*
+ * A range VFIO is unmapping: nothing in it is pinned until the task doing
+ * the unmap returns to user space (mem.c). rs.head is a task_work on that
+ * task; the kernel's wakeme_after_rcu() completes rs.completion from it.
+ */
+struct kacc_fence {
+	struct rcu_synchronize rs;
+	struct list_head node;		/* dev->fences */
+	u64 iova;
+	u64 len;
+	bool forever;			/* no task_work: until release */
+};
+
 /* Wait-queue entry on an eventfd that wakes the worker (vhost_poll). */
 struct kacc_kick {
 	struct kacc_dev *dev;
@@ -88,6 +103,7 @@ struct kacc_req {
 	u16 status;
 	blk_status_t bi_status;
 	bool polled;			/* REQ_POLLED | REQ_NOWAIT */
+	bool fenced;			/* waits for a range being unmapped */
 	bool zero_pages;		/* write zeroes by writing zero pages */
 	u8 again;			/* BLK_STS_AGAIN so far */
 	void *bounce;			/* data copied, not mapped */
@@ -158,6 +174,7 @@ struct kacc_dev {
 	bool paused;			/* no fetching on any queue */
 	wait_queue_head_t idle_wq;	/* control path waits for the worker */
 	unsigned int nr_io;		/* worker; control reads it */
+	unsigned int nr_fenced;		/* worker: requests with ->fenced */
 
 	struct llist_head completed;	/* bios done, from bi_end_io */
 	struct list_head polled;	/* REQ_POLLED bios in flight */
@@ -177,13 +194,11 @@ struct kacc_dev {
 	u32 bdev_flags;			/* KVM_ACCEL_BDEV_* */
 
 	/*
-	 * The range of the last dma_unmap: VFIO checks for pins again after
-	 * the callback and BUG()s if they keep coming back, so nothing in it
-	 * is pinned until fence_until (jiffies). Set with the worker parked.
+	 * Ranges being unmapped (struct kacc_fence, mem.c): added with the
+	 * worker parked, looked up and reaped under fence_lock by anyone.
 	 */
-	u64 fence_iova;
-	u64 fence_len;
-	unsigned long fence_until;
+	spinlock_t fence_lock;
+	struct list_head fences;
 
 	/* Pin cache (mem.c), worker only. */
 	DECLARE_HASHTABLE(pin_hash, 10);
@@ -220,6 +235,8 @@ struct kacc_pin *kacc_pin_get(struct kacc_dev *dev, u64 iova, bool write);
 void kacc_pin_put(struct kacc_dev *dev, struct kacc_pin *pin);
 void kacc_pins_drop(struct kacc_dev *dev, u64 iova, u64 len);
 void kacc_dma_unmap(struct vfio_device *vdev, u64 iova, u64 len);
+bool kacc_fences_pending(struct kacc_dev *dev);
+void kacc_fences_release(struct kacc_dev *dev);
 
 /* queue.c */
 int kacc_worker_start(struct kacc_dev *dev);

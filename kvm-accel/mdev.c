@@ -52,6 +52,8 @@ static int kacc_init_dev(struct vfio_device *vdev)
 	if (!dev->dsm_ranges)
 		return -ENOMEM;
 	mutex_init(&dev->lock);
+	spin_lock_init(&dev->fence_lock);
+	INIT_LIST_HEAD(&dev->fences);
 	init_waitqueue_head(&dev->idle_wq);
 	init_llist_head(&dev->completed);
 	INIT_LIST_HEAD(&dev->polled);
@@ -64,6 +66,7 @@ static void kacc_release_dev(struct vfio_device *vdev)
 {
 	struct kacc_dev *dev = to_kacc(vdev);
 
+	kacc_fences_release(dev);
 	mutex_destroy(&dev->lock);
 	kfree(dev->dsm_ranges);
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
@@ -83,7 +86,6 @@ static void kacc_reset_settings(struct kacc_dev *dev)
 	dev->next_qid = 0;
 	dev->paused = false;
 	dev->wflags = 0;
-	dev->fence_len = 0;
 }
 
 static int kacc_open_device(struct vfio_device *vdev)

@@ -17,20 +17,19 @@
  * When QEMU unmaps a range (the guest's memory map changed, or it is going
  * away), VFIO calls kacc_dma_unmap() and insists that every pin inside the
  * range is gone when we return: we stop fetching, wait for the bios in
- * flight, stop for good the queues whose rings were in the range, and unpin.
+ * flight, stop for good the queues whose rings were in the range, and unpin;
+ * and we pin nothing there again until VFIO is done (see the fences below).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/highmem.h>
-#include <linux/jiffies.h>
 #include <linux/iommu.h>
 #include <linux/mm.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/task_work.h>
 
 #include "kacc.h"
-
-/* VFIO re-checks at once; 50 ms is ample even for a loaded machine. */
-#define KACC_FENCE_JIFFIES	(HZ / 20)
 
 /* Do [a, a + alen) and [b, b + blen) intersect? Lengths are non-zero. */
 static bool kacc_ranges_overlap(u64 a, u64 alen, u64 b, u64 blen)
@@ -38,18 +37,90 @@ static bool kacc_ranges_overlap(u64 a, u64 alen, u64 b, u64 blen)
 	return a <= b + (blen - 1) && b <= a + (alen - 1);
 }
 
+/* --- fences: no pins in a range VFIO is unmapping ----------------------- */
+
 /*
- * Is [@iova, @iova + @len) in a range that was just unmapped? VFIO drops
- * iommu->lock to call kacc_dma_unmap() and takes it again to remove the
- * mapping; a guest racing I/O into the range must not get its pages pinned
- * again in between, or VFIO calls us again and gives up with BUG() after
- * ten rounds. The fence holds for a moment only, so a range QEMU maps again
- * (PAM, memory hot-plug) becomes usable.
+ * VFIO (type1) drops its lock to call every device's dma_unmap, takes it
+ * again, and removes the mapping only if no pin is left in it; if one came
+ * back meanwhile it calls every device again, and the eleventh round is a
+ * BUG(). The other devices' callbacks take as long as their I/O does, so no
+ * time limit on the fence is safe. What tells us VFIO is done is the
+ * unmapping task leaving the kernel: we queue a task_work on it whose
+ * function is the kernel's own wakeme_after_rcu() (a task_work and an RCU
+ * callback are both a struct callback_head), which completes the fence's
+ * completion. No code of this module runs from there, so the module may go
+ * away meanwhile; the fence's memory stays until the completion is done.
+ */
+static void kacc_fence_add(struct kacc_dev *dev, u64 iova, u64 len)
+{
+	struct kacc_fence *f;
+
+	/* dma_unmap cannot fail: a small allocation, once per round. */
+	f = kmalloc(sizeof(*f), GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+	f->iova = iova;
+	f->len = len;
+	init_completion(&f->rs.completion);
+	init_task_work(&f->rs.head, wakeme_after_rcu);
+	/*
+	 * Type1 calls us from the unmap ioctl, so this is a user task on its
+	 * way back to user space. Anything else keeps its fence until the
+	 * device is released: safe, only I/O into that range fails.
+	 */
+	f->forever = (current->flags & PF_KTHREAD) ||
+		     task_work_add(current, &f->rs.head, TWA_RESUME);
+	if (f->forever)
+		pr_warn_ratelimited("%s: unmap of [0x%llx, +0x%llx) outside a user task: fenced until release\n",
+				    dev_name(dev->vdev.dev), iova, len);
+	spin_lock(&dev->fence_lock);
+	list_add_tail(&f->node, &dev->fences);
+	spin_unlock(&dev->fence_lock);
+}
+
+/*
+ * Is [@iova, @iova + @len) in a range being unmapped? Reaps the fences
+ * whose unmap is over on the way.
  */
 static bool kacc_fenced(struct kacc_dev *dev, u64 iova, u64 len)
 {
-	return dev->fence_len && time_before(jiffies, dev->fence_until) &&
-	       kacc_ranges_overlap(dev->fence_iova, dev->fence_len, iova, len);
+	struct kacc_fence *f, *tmp;
+	bool hit = false;
+
+	if (list_empty(&dev->fences))
+		return false;
+	spin_lock(&dev->fence_lock);
+	list_for_each_entry_safe(f, tmp, &dev->fences, node) {
+		/* completion_done(): complete() no longer touches it. */
+		if (!f->forever && completion_done(&f->rs.completion)) {
+			list_del(&f->node);
+			kfree(f);
+			continue;
+		}
+		hit |= kacc_ranges_overlap(f->iova, f->len, iova, len);
+	}
+	spin_unlock(&dev->fence_lock);
+	return hit;
+}
+
+/* Any fence at all? For the worker's idle decision; reaps too. */
+bool kacc_fences_pending(struct kacc_dev *dev)
+{
+	return kacc_fenced(dev, 0, U64_MAX);
+}
+
+/*
+ * The device goes: wait for the task_works still queued (their tasks are
+ * on their way out of the kernel, or exiting: both run them) and free.
+ */
+void kacc_fences_release(struct kacc_dev *dev)
+{
+	struct kacc_fence *f, *tmp;
+
+	list_for_each_entry_safe(f, tmp, &dev->fences, node) {
+		if (!f->forever)
+			wait_for_completion(&f->rs.completion);
+		list_del(&f->node);
+		kfree(f);
+	}
 }
 
 /* --- rings: pinned for the queue's lifetime ------------------------------ */
@@ -64,7 +135,7 @@ int kacc_ring_pin(struct kacc_dev *dev, struct kacc_ring *ring, u64 gpa,
 	if (!len || gpa + len < gpa)
 		return -EINVAL;
 	if (kacc_fenced(dev, gpa, len))
-		return -EFAULT;
+		return -EBUSY;
 	ring->iova = gpa & PAGE_MASK;
 	ring->writable = writable;
 	ring->npages = DIV_ROUND_UP(gpa + len - ring->iova, PAGE_SIZE);
@@ -222,7 +293,8 @@ static void kacc_pin_evict(struct kacc_dev *dev, struct kacc_pin *pin)
 /*
  * Pin the guest page at @iova (page aligned) for a request; @write: the
  * device will write it (a read command). ERR_PTR(-EFAULT) if it is not
- * guest memory we may use that way.
+ * guest memory we may use that way, ERR_PTR(-EAGAIN) while it is being
+ * unmapped (the request waits: QEMU may be about to map it again).
  */
 struct kacc_pin *kacc_pin_get(struct kacc_dev *dev, u64 iova, bool write)
 {
@@ -240,7 +312,7 @@ struct kacc_pin *kacc_pin_get(struct kacc_dev *dev, u64 iova, bool write)
 	}
 
 	if (kacc_fenced(dev, iova, PAGE_SIZE))
-		return ERR_PTR(-EFAULT);
+		return ERR_PTR(-EAGAIN);
 	pin = kmalloc(sizeof(*pin), GFP_NOIO);
 	if (!pin)
 		return ERR_PTR(-ENOMEM);
@@ -307,9 +379,7 @@ void kacc_dma_unmap(struct vfio_device *vdev, u64 iova, u64 len)
 	mutex_lock(&dev->lock);
 	if (dev->worker) {
 		kacc_dev_pause(dev);
-		dev->fence_iova = iova;
-		dev->fence_len = len;
-		dev->fence_until = jiffies + KACC_FENCE_JIFFIES;
+		kacc_fence_add(dev, iova, len);
 		kacc_qp_unmap(dev, iova, len);
 		kacc_pins_drop(dev, iova, len);
 		kacc_dev_resume(dev);

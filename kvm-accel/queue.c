@@ -347,22 +347,32 @@ static bool kacc_qp_fetch(struct kacc_dev *dev, struct kacc_qp *qp)
 	return n > 0;
 }
 
-/* Requests the block layer sent back (no tag): submit them again. */
+/*
+ * Requests the block layer sent back (no tag), or that wait for a range
+ * being unmapped: submit them again. Progress unless every one of them
+ * is still fenced.
+ */
 static bool kacc_qp_retry(struct kacc_dev *dev, struct kacc_qp *qp)
 {
 	struct kacc_req *req, *tmp;
 	struct blk_plug plug;
+	bool progress = false;
 	LIST_HEAD(list);
 
 	list_splice_init(&qp->retry, &list);
 	blk_start_plug(&plug);
 	list_for_each_entry_safe(req, tmp, &list, node) {
 		list_del(&req->node);
+		if (req->fenced) {
+			req->fenced = false;
+			dev->nr_fenced--;
+		}
 		if (!kacc_bdev_submit(dev, req))
 			list_add_tail(&req->node, &qp->done);
+		progress |= !req->fenced;
 	}
 	blk_finish_plug(&plug);
-	return true;
+	return progress;
 }
 
 static bool kacc_qp_fetching(struct kacc_dev *dev, struct kacc_qp *qp)
@@ -477,8 +487,14 @@ static void kacc_worker_sleep(struct kacc_dev *dev)
 		if (ret > 0 && qp->nr_free)
 			return;
 	}
-	/* Polled bios only complete when polled: look again soon. */
-	if (!list_empty(&dev->polled)) {
+	/*
+	 * Polled bios only complete when polled, and nothing tells us when
+	 * an unmap a request waits for is over: look again soon (at once if
+	 * it is over already).
+	 */
+	if (dev->nr_fenced && !kacc_fences_pending(dev))
+		return;
+	if (!list_empty(&dev->polled) || dev->nr_fenced) {
 		u64 soon = ktime_get_ns() + NSEC_PER_MSEC;
 
 		if (!deadline || soon < deadline)
@@ -772,6 +788,10 @@ static void kacc_qp_drop_done(struct kacc_qp *qp)
 	list_splice_init(&qp->retry, &qp->done);
 	list_for_each_entry_safe(req, tmp, &qp->done, node) {
 		list_del(&req->node);
+		if (req->fenced) {
+			req->fenced = false;
+			qp->dev->nr_fenced--;
+		}
 		qp->free[qp->nr_free++] = req;
 		qp->outstanding--;
 	}

@@ -11,10 +11,11 @@
  * eventfd, or forwarded MMIO values), wait on the interrupt eventfd, check
  * the CQEs and the data.
  *
- *   kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--tap-start N]
- *             [--no-plan]
+ *   kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV]
+ *             [--tap-start N] [--no-plan]
  *       functional, error and fault tests (TAP on stdout; numbering from
- *       N + 1, no "1..n" plan line with --no-plan)
+ *       N + 1, no "1..n" plan line with --no-plan); --slow names a device
+ *       whose every I/O takes 100 ms, for the unmap test with a slow peer
  *   kacc-test --bench DEV [--seconds N] [--poll]
  *       4K random reads at QD1 and QD32 for N seconds each (default 5),
  *       waiting on the interrupt eventfd, or with --poll spinning on the
@@ -1216,9 +1217,20 @@ static void test_queue_mechanics(void)
 	fails(doorbell(d1.fd, 4, 4, KVM_ACCEL_DB_CQ_HEAD), EINVAL,
 	      "CQ head doorbell of 4 on a 4-entry CQ");
 	fails(doorbell(d1.fd, 4, 0, 0x10), EINVAL, "DOORBELL with unknown flags");
+	/*
+	 * One CQE posted and not reaped; the worker applied our last head
+	 * before it fetched the command, so its head is known exactly (with
+	 * a head doorbell still pending, a bogus value could look valid).
+	 */
+	sqe_rw(&s, NAC_CMD_READ, 0, 8);
+	s.dptr1 = buf_b;
+	tq_submit(&q, &s);
+	tq_ring_sq(&q);
+	ok(tq_wait(&q, &c, TIMEOUT_MS) && !(c.status >> 1),
+	   "a read whose CQE stays posted");
 	get_stats(d1.fd, &st0, 0);
 	/* A head that frees entries never posted. */
-	succeeds(doorbell(d1.fd, 4, (q.cq_head + 2) % 4, KVM_ACCEL_DB_CQ_HEAD),
+	succeeds(doorbell(d1.fd, 4, (q.cq_head + 1) % 4, KVM_ACCEL_DB_CQ_HEAD),
 		 "CQ head doorbell beyond the posted entries is taken");
 	sqe_rw(&s, NAC_CMD_READ, 0, 8);
 	s.dptr1 = buf_b;
@@ -1665,6 +1677,175 @@ static void test_unmap_race(void)
 	tq_destroy(&q);
 }
 
+/*
+ * VFIO calls every device of the container for a range with pins and
+ * removes the mapping only once none came back meanwhile; the eleventh
+ * round is a BUG(). Here a slow peer (every I/O takes 100 ms, and its
+ * callback waits for its I/O) is called after a device whose guest
+ * hammers the range. Not one command into the range may be pinned from
+ * the moment its device let go until VFIO is done: it waits (or fails
+ * once the range is really gone).
+ */
+struct hev {
+	uint64_t sub, done;
+	uint16_t st;
+};
+#define HEV_MAX (1u << 17)
+static struct hev hev[HEV_MAX];
+static unsigned int nhev;
+static volatile bool slow_stop;
+static unsigned int slow_errors, slow_done, slow_failed;
+static uint16_t slow_status;
+
+static void *hammer_log(void *arg)
+{
+	struct tq *q = arg;
+	struct nac_sqe s;
+	struct nac_cqe c;
+	unsigned int i;
+
+	while (!hammer_stop) {
+		uint64_t t = now_ns();
+
+		for (i = 0; i < 16; i++) {
+			sqe_rw(&s, i % 2 ? NAC_CMD_READ : NAC_CMD_WRITE,
+			       i * 8, 8);
+			s.dptr1 = RAM_B + i * PAGE;
+			tq_submit(q, &s);
+		}
+		tq_ring_sq(q);
+		for (i = 0; i < 16; i++) {
+			if (!tq_wait(q, &c, TIMEOUT_MS)) {
+				hammer_errors++;
+				return NULL;
+			}
+			if (nhev < HEV_MAX)
+				hev[nhev++] = (struct hev){ t, now_ns(),
+							    c.status >> 1 };
+		}
+		tq_ring_cq(q);
+	}
+	return NULL;
+}
+
+/* Keep 16 slow reads in flight, into memory nobody unmaps. */
+static void *slow_io(void *arg)
+{
+	struct tq *q = arg;
+	uint64_t buf = galloc(16 * PAGE, PAGE);
+	struct nac_sqe s;
+	struct nac_cqe c;
+	unsigned int i;
+
+	for (i = 0; i < 16; i++) {
+		sqe_rw(&s, NAC_CMD_READ, i, 1);
+		s.dptr1 = buf + i * PAGE;
+		tq_submit(q, &s);
+	}
+	tq_ring_sq(q);
+	while (!slow_stop) {
+		if (!tq_wait(q, &c, TIMEOUT_MS)) {
+			slow_errors++;
+			return NULL;
+		}
+		tq_ring_cq(q);
+		slow_done++;
+		if (c.status >> 1) {
+			slow_failed++;
+			slow_status = c.status >> 1;
+		}
+		sqe_rw(&s, NAC_CMD_READ, c.cid % 16, 1);
+		s.dptr1 = buf + (c.cid % 16) * PAGE;
+		tq_submit(q, &s);
+		tq_ring_sq(q);
+	}
+	return NULL;
+}
+
+static void test_unmap_slow_peer(const char *slow, const char *fast)
+{
+	uint64_t t0[4], t1[4], longest = 0;
+	unsigned int i, j, fails = 0, long_ones = 0, pinned = 0;
+	struct vdev ds, da;
+	struct tq qs, qa;
+	pthread_t th, ts;
+	int irq_s, irq_a;
+
+	/* Opened last, dA is called first: VFIO adds devices at the head. */
+	if (!ok(mdev_create(&ds) == 0 && group_open(&ds) == 0 &&
+		device_open(&ds) == 0 && mdev_create(&da) == 0 &&
+		group_open(&da) == 0 && device_open(&da) == 0,
+		"two more mdevs in the container, opened one after the other"))
+		return;
+	irq_s = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	irq_a = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!ok(attach(ds.fd, slow, 0, NULL) == 0 &&
+		attach(da.fd, fast, 0, NULL) == 0 &&
+		set_irqs(ds.fd, 0, 1, &irq_s) == 0 &&
+		set_irqs(da.fd, 0, 1, &irq_a) == 0,
+		"attach %s (100 ms per I/O) and %s", slow, fast))
+		goto out;
+	tq_init(&qs, ds.fd, 1, 64, 64, 0, 0, irq_s, 0);
+	tq_init(&qa, da.fd, 1, 32, 32, TQ_SHADOW, 0, irq_a, 0);
+	if (!ok(tq_create(&qs) == 0 && tq_create(&qa) == 0,
+		"a queue pair on each"))
+		goto out;
+	{
+		uint64_t t = now_ns();
+		uint16_t st = io(&qs, NAC_CMD_READ, 0, 1, buf_a);
+
+		diag("  one read on the slow peer: status %s in %llu ms",
+		     sc_name(st), (unsigned long long)(now_ns() - t) / 1000000);
+	}
+	hammer_stop = slow_stop = false;
+	hammer_errors = slow_errors = slow_done = nhev = 0;
+	pthread_create(&ts, NULL, slow_io, &qs);
+	pthread_create(&th, NULL, hammer_log, &qa);
+	usleep(300000);
+	diag("  slow peer: %u reads done in 300 ms (%u failed, status %s); %u commands into region B",
+	     slow_done, slow_failed, sc_name(slow_status), nhev);
+	for (i = 0; i < 4; i++) {
+		t0[i] = now_ns();
+		fails += dma_unmap(RAM_B, RAM_B_SIZE) != 0;
+		t1[i] = now_ns();
+		fails += dma_map(RAM_B, ram_b, RAM_B_SIZE, true) != 0;
+		usleep(100000);
+	}
+	hammer_stop = slow_stop = true;
+	pthread_join(th, NULL);
+	pthread_join(ts, NULL);
+	for (i = 0; i < 4; i++) {
+		uint64_t ms = (t1[i] - t0[i]) / 1000000;
+
+		longest = ms > longest ? ms : longest;
+		long_ones += ms >= 60;
+		/* Rung well after the unmap began, done well before it ended. */
+		for (j = 0; j < nhev; j++)
+			pinned += !hev[j].st &&
+				  hev[j].sub >= t0[i] + 20000000 &&
+				  hev[j].done + 10000000 <= t1[i];
+	}
+	ok(!fails && !hammer_errors && !slow_errors && nhev,
+	   "4 unmap/map cycles of region B under I/O on both: %u commands into it, no hang",
+	   nhev);
+	ok(long_ones > 0,
+	   "the slow peer held up the unmaps (%u of 4 took 60 ms or more, longest %llu ms)",
+	   long_ones, (unsigned long long)longest);
+	ok(!pinned,
+	   "no command into the range was pinned while VFIO was unmapping it (%u were)",
+	   pinned);
+	tq_destroy(&qa);
+	tq_destroy(&qs);
+out:
+	close(da.fd);
+	close(ds.fd);
+	close(da.group);
+	close(ds.group);
+	close(irq_a);
+	close(irq_s);
+	succeeds(mdev_remove(&da) | mdev_remove(&ds), "remove both mdevs");
+}
+
 static void test_stats(void)
 {
 	struct kvm_accel_stats s;
@@ -2028,7 +2209,7 @@ static int bench(const char *path, int seconds, bool spin)
 int main(int argc, char **argv)
 {
 	const char *nullb = "/dev/nullb0", *nullb2 = "/dev/nullb1";
-	const char *loop = "/dev/loop0", *bench_dev = NULL;
+	const char *loop = "/dev/loop0", *bench_dev = NULL, *slow = NULL;
 	int i, seconds = 5;
 	bool plan = true, spin = false;
 
@@ -2039,6 +2220,8 @@ int main(int argc, char **argv)
 			nullb2 = argv[++i];
 		else if (!strcmp(argv[i], "--loop") && i + 1 < argc)
 			loop = argv[++i];
+		else if (!strcmp(argv[i], "--slow") && i + 1 < argc)
+			slow = argv[++i];
 		else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
 			bench_dev = argv[++i];
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
@@ -2050,7 +2233,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--poll"))
 			spin = true;
 		else {
-			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--tap-start N] [--no-plan]\n"
+			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV] [--tap-start N] [--no-plan]\n"
 				"       kacc-test --bench DEV [--seconds N] [--poll]\n");
 			return 2;
 		}
@@ -2069,6 +2252,8 @@ int main(int argc, char **argv)
 	test_unmap();
 	test_readonly_pins();
 	test_unmap_race();
+	if (slow)
+		test_unmap_slow_peer(slow, nullb2);
 	test_stats();
 	test_loop(loop, nullb);
 	test_unprivileged(nullb2);

@@ -48,6 +48,25 @@ done
 check "modprobe null_blk: 2 memory-backed 1 GiB devices with poll queues" \
 	modprobe null_blk nr_devices=2 memory_backed=1 gb=1 poll_queues=2 \
 	discard=1
+# A slow peer for the unmap test: every I/O completes after 100 ms.
+slow_nullb() {
+	d=/sys/kernel/config/nullb/kaccslow
+	modprobe configfs || return 1
+	grep -q ' /sys/kernel/config ' /proc/mounts ||
+		mount -t configfs none /sys/kernel/config || return 1
+	# No poll queues: null_blk completes polled I/O at once, timer or not.
+	mkdir "$d" && echo 0 > "$d/poll_queues" && echo 2 > "$d/irqmode" &&
+		echo 100000000 > "$d/completion_nsec" && echo 64 > "$d/size" &&
+		echo 1 > "$d/power" || return 1
+	# Named after the configfs directory, or by index on older kernels.
+	for slow in /dev/kaccslow "/dev/nullb$(cat "$d/index")"; do
+		[ -b "$slow" ] && return 0
+	done
+	slow=
+	return 1
+}
+slow=
+check "a slow null_blk through configfs (100 ms per I/O)" slow_nullb
 check "a 64 MiB loop device" sh -c \
 	'dd if=/dev/zero of=/tmp/loop.img bs=1M count=64 2>/dev/null &&
 	 losetup /dev/loop0 /tmp/loop.img'
@@ -55,7 +74,7 @@ check "insmod kvm-accel.ko" insmod "$ko" ${poll_usecs:+poll_usecs=$poll_usecs}
 check "its mdev parent is registered" \
 	test -e /sys/class/mdev_bus/kvm-accel/mdev_supported_types/kvm-accel-nvme/create
 
-kacc-test --tap-start "$n" --no-plan > /tmp/kacc.out 2>&1
+kacc-test --tap-start "$n" --no-plan ${slow:+--slow "$slow"} > /tmp/kacc.out 2>&1
 rc=$?
 cat /tmp/kacc.out
 n=$((n + $(grep -c '^\(not \)\{0,1\}ok ' /tmp/kacc.out)))

@@ -77,7 +77,7 @@ vm_stage 300 -- "$here/load-unload.sh"
 # fio for the benchmark's comparison, when the host has it.
 fio_args=()
 [ -x /usr/bin/fio ] && fio_args=(--bin /usr/bin/fio)
-vm_stage 600 --file "$kacc_test:/usr/bin/kacc-test" ${fio_args[@]+"${fio_args[@]}"} \
+vm_stage 600 --kmod configfs --file "$kacc_test:/usr/bin/kacc-test" ${fio_args[@]+"${fio_args[@]}"} \
     -- "$here/kacc.sh" bench 1
 
 echo "# module build ${build_s} s, total $((SECONDS - start)) s"
