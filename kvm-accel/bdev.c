@@ -10,13 +10,16 @@
  * bi_end_io, which hands the request to the worker. One function maps block
  * status to NVMe status. Modelled on drivers/nvme/target/io-cmd-bdev.c.
  *
- * Polled bios carry REQ_NOWAIT: the worker that submits them is also the
- * only one that polls them, so it must never sleep in submit_bio() waiting
- * for a tag that only its own polling would free. Without a tag the bio
- * fails with BLK_STS_AGAIN and the request is submitted again later; so
- * does a REQ_NOWAIT bio the block layer would have to split, so the second
- * attempt goes without polling (to the interrupt-driven queues, whose tags
- * do not depend on us).
+ * The worker never sleeps in submit_bio(): it is the only one that polls
+ * its polled bios, and a queue being frozen (an elevator or nr_requests
+ * change, a revalidation) waits for those bios while submit_bio() waits for
+ * the freeze to end. So the worker submits everything with REQ_NOWAIT; a
+ * bio that fails with BLK_STS_AGAIN (no tag, a frozen queue, a split the
+ * block layer would have to make) is submitted again, and from the second
+ * time on from kacc_wq, without polling (the io-wq model): there it may
+ * sleep. So are bios for a device without REQ_NOWAIT support, and Dataset
+ * Management and Write Zeroes, which the block layer's helpers turn into
+ * chains of bios submitted as they are built.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -181,6 +184,7 @@ long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg)
 	dev->ns.nsze = bdev_nr_sectors(bdev) >> (shift - SECTOR_SHIFT);
 	dev->ns.read_only = ro;
 	dev->bdev_flags = kacc_bdev_flags(bdev, ro);
+	dev->bdev_nowait = bdev_nowait(bdev);
 	kacc_worker_unpark(dev);
 
 	a.lba_shift = shift;
@@ -204,6 +208,7 @@ void kacc_bdev_detach(struct kacc_dev *dev)
 	dev->bdev = NULL;
 	dev->bdev_handle = NULL;
 	dev->bdev_flags = 0;
+	dev->bdev_nowait = false;
 	memset(&dev->ns, 0, sizeof(dev->ns));
 }
 
@@ -254,15 +259,32 @@ static u16 kacc_errno_to_nvme(int err)
 
 /* --- submission --------------------------------------------------------- */
 
+/*
+ * A request's I/O is over (any context): hand it to the worker. Once the
+ * worker has reaped it, close may go on and stop the worker, so the
+ * wake-up goes through an RCU-protected pointer that kacc_worker_stop()
+ * clears and waits for.
+ */
+static void kacc_req_done(struct kacc_req *req, blk_status_t sts)
+{
+	struct kacc_dev *dev = req->qp->dev;
+	struct task_struct *worker;
+
+	req->bi_status = sts;
+	rcu_read_lock();
+	/* The first completion of a batch wakes the worker. */
+	if (llist_add(&req->lnode, &dev->completed)) {
+		set_bit(KACC_DEV_KICK, &dev->wflags);
+		worker = rcu_dereference(dev->wake_task);
+		if (worker)
+			wake_up_process(worker);
+	}
+	rcu_read_unlock();
+}
+
 static void kacc_bio_end_io(struct bio *bio)
 {
-	struct kacc_req *req = bio->bi_private;
-	struct kacc_dev *dev = req->qp->dev;
-
-	req->bi_status = bio->bi_status;
-	/* The first completion of a batch wakes the worker. */
-	if (llist_add(&req->lnode, &dev->completed))
-		kacc_kick_worker(dev);
+	kacc_req_done(bio->bi_private, bio->bi_status);
 }
 
 static void kacc_req_release(struct kacc_dev *dev, struct kacc_req *req)
@@ -271,6 +293,18 @@ static void kacc_req_release(struct kacc_dev *dev, struct kacc_req *req)
 		kacc_pin_put(dev, req->pins[--req->npins]);
 	kvfree(req->bounce);
 	req->bounce = NULL;
+	kfree(req->ranges);
+	req->ranges = NULL;
+}
+
+/* In flight from here until the worker reaps it. */
+static void kacc_req_start(struct kacc_dev *dev, struct kacc_req *req,
+			   struct bio *bio)
+{
+	req->bio = bio;
+	req->bi_status = BLK_STS_OK;
+	req->qp->nr_io++;
+	dev->nr_io++;
 }
 
 static void kacc_submit(struct kacc_dev *dev, struct kacc_req *req,
@@ -278,11 +312,21 @@ static void kacc_submit(struct kacc_dev *dev, struct kacc_req *req,
 {
 	bio->bi_private = req;
 	bio->bi_end_io = kacc_bio_end_io;
-	req->bio = bio;
-	req->bi_status = BLK_STS_OK;
-	req->qp->nr_io++;
-	dev->nr_io++;
+	kacc_req_start(dev, req, bio);
+	if (!dev->bdev_nowait || req->again >= 2) {
+		queue_work(kacc_wq, &req->work);
+		return;
+	}
+	bio->bi_opf |= REQ_NOWAIT;
 	submit_bio(bio);
+}
+
+/* Dataset Management and Write Zeroes: the block layer's helpers sleep. */
+static bool kacc_submit_blocking(struct kacc_dev *dev, struct kacc_req *req)
+{
+	kacc_req_start(dev, req, NULL);
+	queue_work(kacc_wq, &req->work);
+	return true;
 }
 
 static sector_t kacc_sector(struct kacc_dev *dev, u64 lba)
@@ -426,82 +470,71 @@ static bool kacc_submit_flush(struct kacc_dev *dev, struct kacc_req *req)
 	return true;
 }
 
-/*
- * Write Zeroes the device turned down (a loop device over a file system
- * without FALLOC_FL_ZERO_RANGE): write zero pages, as blkdev_issue_zeroout()
- * falls back to.
- */
-static bool kacc_submit_zero_pages(struct kacc_dev *dev, struct kacc_req *req)
-{
-	sector_t sector = kacc_sector(dev, req->r.slba);
-	sector_t left = kacc_sector(dev, req->r.nlb);
-	struct bio *bio = NULL;
-
-	while (left) {
-		unsigned int vecs = min_t(sector_t, BIO_MAX_VECS,
-			DIV_ROUND_UP(left, PAGE_SIZE >> SECTOR_SHIFT));
-
-		bio = blk_next_bio(bio, dev->bdev, vecs, REQ_OP_WRITE,
-				   GFP_NOIO);
-		bio->bi_iter.bi_sector = sector;
-		while (left) {
-			unsigned int len = min_t(sector_t, left << SECTOR_SHIFT,
-						 PAGE_SIZE);
-
-			if (bio_add_page(bio, ZERO_PAGE(0), len, 0) < len)
-				break;
-			sector += len >> SECTOR_SHIFT;
-			left -= len >> SECTOR_SHIFT;
-		}
-	}
-	kacc_submit(dev, req, bio);
-	return true;
-}
-
 static bool kacc_submit_write_zeroes(struct kacc_dev *dev,
 				     struct kacc_req *req)
 {
-	struct bio *bio = NULL;
-	int ret;
-
-	if (req->zero_pages)
-		return kacc_submit_zero_pages(dev, req);
-	/* Without DEAC the blocks must stay allocated. */
-	ret = __blkdev_issue_zeroout(dev->bdev, kacc_sector(dev, req->r.slba),
-				     kacc_sector(dev, req->r.nlb), GFP_NOIO,
-				     &bio, req->r.deallocate ?
-				     0 : BLKDEV_ZERO_NOUNMAP);
-	if (ret)
-		req->status = kacc_blk_status_to_nvme(errno_to_blk_status(ret),
-						      req->r.op);
-	if (!bio)
-		return false;
-	/* The last bio of the chain completes when all of it has. */
-	kacc_submit(dev, req, bio);
-	return true;
+	return kacc_submit_blocking(dev, req);
 }
 
 static bool kacc_submit_discard(struct kacc_dev *dev, struct kacc_req *req)
 {
-	struct bio *bio = NULL;
+	/* Deallocation is advisory: without discard there is nothing to do. */
+	if (!bdev_max_discard_sectors(dev->bdev) || !req->r.nr_ranges)
+		return false;
+	/* r.ranges is decode scratch the next DSM command overwrites. */
+	req->ranges = kmemdup(req->r.ranges,
+			      req->r.nr_ranges * sizeof(*req->ranges),
+			      GFP_NOIO);
+	if (!req->ranges) {
+		req->status = NAC_SC_INTERNAL;
+		return false;
+	}
+	return kacc_submit_blocking(dev, req);
+}
+
+/* kacc_wq: what the worker may not do because it sleeps. */
+static void kacc_blocking_work(struct work_struct *work)
+{
+	struct kacc_req *req = container_of(work, struct kacc_req, work);
+	struct kacc_dev *dev = req->qp->dev;
+	int ret = 0;
 	u32 i;
 
-	/* Deallocation is advisory: without discard there is nothing to do. */
-	if (!bdev_max_discard_sectors(dev->bdev))
-		return false;
-	for (i = 0; i < req->r.nr_ranges; i++) {
-		const struct nac_dsm_range *r = &req->r.ranges[i];
-
-		if (r->nlb)
-			__blkdev_issue_discard(dev->bdev,
-					       kacc_sector(dev, r->slba),
-					       kacc_sector(dev, r->nlb),
-					       GFP_NOIO, &bio);
+	switch (req->r.op) {
+	case NAC_OP_DISCARD:
+		for (i = 0; i < req->r.nr_ranges && !ret; i++)
+			if (req->ranges[i].nlb)
+				ret = blkdev_issue_discard(dev->bdev,
+					kacc_sector(dev, req->ranges[i].slba),
+					kacc_sector(dev, req->ranges[i].nlb),
+					GFP_NOIO);
+		/* Deallocation the device turned down is no error. */
+		if (ret == -EOPNOTSUPP)
+			ret = 0;
+		break;
+	case NAC_OP_WRITE_ZEROES:
+		/*
+		 * Falls back to writing zero pages where the device has no
+		 * Write Zeroes, or turned it down. Without DEAC the blocks
+		 * must stay allocated.
+		 */
+		ret = blkdev_issue_zeroout(dev->bdev,
+					   kacc_sector(dev, req->r.slba),
+					   kacc_sector(dev, req->r.nlb), GFP_NOIO,
+					   req->r.deallocate ?
+					   0 : BLKDEV_ZERO_NOUNMAP);
+		break;
+	default:
+		/* A bio the worker built; the request is not ours after this. */
+		submit_bio(req->bio);
+		return;
 	}
-	if (!bio)
-		return false;
-	kacc_submit(dev, req, bio);
-	return true;
+	kacc_req_done(req, errno_to_blk_status(ret));
+}
+
+void kacc_req_init(struct kacc_req *req)
+{
+	INIT_WORK(&req->work, kacc_blocking_work);
 }
 
 /**
@@ -567,21 +600,16 @@ bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req)
 		req->polled = false;
 		dev->stats.polled++;
 	}
-	bio_put(req->bio);
+	if (req->bio)
+		bio_put(req->bio);
 	req->bio = NULL;
-	/* No tag for a REQ_NOWAIT bio; or write zeroes the device refused. */
-	if ((sts == BLK_STS_AGAIN && !req->status) ||
-	    (sts == BLK_STS_NOTSUPP && req->r.op == NAC_OP_WRITE_ZEROES &&
-	     !req->zero_pages && !req->status)) {
-		req->zero_pages |= sts == BLK_STS_NOTSUPP;
-		if (sts == BLK_STS_AGAIN && req->again < U8_MAX)
+	/* A REQ_NOWAIT bio that would have had to wait: again. */
+	if (sts == BLK_STS_AGAIN && !req->status) {
+		if (req->again < U8_MAX)
 			req->again++;
 		kacc_req_release(dev, req);
 		return true;
 	}
-	/* Deallocation the device turned down is no error either. */
-	if (req->r.op == NAC_OP_DISCARD && sts == BLK_STS_NOTSUPP)
-		sts = BLK_STS_OK;
 	if (sts) {
 		if (!req->status)
 			req->status = kacc_blk_status_to_nvme(sts, req->r.op);

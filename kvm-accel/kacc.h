@@ -32,6 +32,7 @@
 #include <linux/vfio.h>
 #include <linux/version.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include "nvme-accel/nac-core.h"
 #include "uapi/linux/kvm-accel.h"
@@ -50,6 +51,7 @@ extern unsigned int kacc_poll_usecs;
 extern bool kacc_poll_io;
 extern unsigned int kacc_pin_cache_pages;
 extern unsigned int kacc_max_devices;
+extern struct workqueue_struct *kacc_wq;
 
 /* Guest memory pinned for as long as a queue pair exists. */
 struct kacc_ring {
@@ -96,7 +98,9 @@ struct kacc_kick {
 struct kacc_req {
 	struct nac_req r;
 	struct kacc_qp *qp;
-	struct bio *bio;
+	struct bio *bio;		/* NULL for DSM and Write Zeroes */
+	struct work_struct work;	/* submitted from kacc_wq (bdev.c) */
+	struct nac_dsm_range *ranges;	/* DSM: its own copy of r.ranges */
 	struct llist_node lnode;	/* dev->completed */
 	struct list_head node;		/* dev->polled, qp->retry, qp->done */
 	u64 start_ns;
@@ -104,7 +108,6 @@ struct kacc_req {
 	blk_status_t bi_status;
 	bool polled;			/* REQ_POLLED | REQ_NOWAIT */
 	bool fenced;			/* waits for a range being unmapped */
-	bool zero_pages;		/* write zeroes by writing zero pages */
 	u8 again;			/* BLK_STS_AGAIN so far */
 	void *bounce;			/* data copied, not mapped */
 	unsigned int npins;
@@ -170,6 +173,7 @@ struct kacc_dev {
 	struct vfio_device vdev;	/* first: vfio_alloc_device() */
 	struct mutex lock;
 	struct task_struct *worker;	/* while open */
+	struct task_struct __rcu *wake_task; /* the worker, for completions */
 	unsigned long wflags;
 	bool paused;			/* no fetching on any queue */
 	wait_queue_head_t idle_wq;	/* control path waits for the worker */
@@ -192,6 +196,7 @@ struct kacc_dev {
 	void *bdev_handle;		/* struct file (6.8+) or mode (6.1) */
 	struct nac_ns ns;
 	u32 bdev_flags;			/* KVM_ACCEL_BDEV_* */
+	bool bdev_nowait;		/* takes REQ_NOWAIT bios */
 
 	/*
 	 * Ranges being unmapped (struct kacc_fence, mem.c): added with the
@@ -262,6 +267,7 @@ int kacc_vectors_set(struct kacc_dev *dev, u32 flags, unsigned int start,
 /* bdev.c */
 long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg);
 void kacc_bdev_detach(struct kacc_dev *dev);
+void kacc_req_init(struct kacc_req *req);
 bool kacc_bdev_submit(struct kacc_dev *dev, struct kacc_req *req);
 bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req);
 bool kacc_bdev_poll(struct kacc_dev *dev);

@@ -330,7 +330,6 @@ static bool kacc_qp_fetch(struct kacc_dev *dev, struct kacc_qp *qp)
 		qp->outstanding++;
 		n++;
 		req->start_ns = ktime_get_ns();
-		req->zero_pages = false;
 		req->again = 0;
 		/* No namespace yet: the core would take NSID 0 for it. */
 		if (unlikely(!dev->ns.nsid)) {
@@ -564,13 +563,20 @@ int kacc_worker_start(struct kacc_dev *dev)
 	if (IS_ERR(task))
 		return PTR_ERR(task);
 	dev->worker = task;
+	rcu_assign_pointer(dev->wake_task, task);
 	wake_up_process(task);
 	return 0;
 }
 
-/* After kacc_dev_pause(): nothing in flight, the worker parked. */
+/*
+ * After kacc_dev_pause(): nothing in flight, the worker parked. A bio's
+ * completion may still be on its way out of kacc_req_done(), past the point
+ * where the worker could reap it: wait for it before the worker goes.
+ */
 void kacc_worker_stop(struct kacc_dev *dev)
 {
+	RCU_INIT_POINTER(dev->wake_task, NULL);
+	synchronize_rcu();
 	kthread_stop(dev->worker);
 	dev->worker = NULL;
 }
@@ -694,6 +700,7 @@ static int kacc_qp_alloc_reqs(struct kacc_dev *dev, struct kacc_qp *qp)
 		req->r.sg = &qp->sg[(size_t)i * per_req];
 		req->r.sg_max = per_req;
 		req->r.ranges = dev->dsm_ranges;
+		kacc_req_init(req);
 		qp->free[i] = req;
 	}
 	qp->nr_free = n;

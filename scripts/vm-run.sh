@@ -27,6 +27,7 @@
 #                        option: --qemu-arg -device --qemu-arg nvme-accel,...)
 #   --mem SIZE           guest RAM (default 2G)
 #   --smp N              guest CPUs (default 2)
+#   --append ARGS        more kernel command line parameters (repeatable)
 #   -v, --verbose        stream the guest console to stderr while it runs
 #   --initrd-out FILE    build the initramfs (busybox, modules, --bin and
 #                        --file contents, the script and the /init below)
@@ -58,7 +59,7 @@ cache=${NVME_ACCEL_CACHE:-$HOME/.cache/nvme-accel}
 log() { echo "vm-run: $*" >&2; }
 die() { log "$*"; exit 2; }
 
-timeout_s=300 mem=2G smp=2 verbose=false initrd_out=
+timeout_s=300 mem=2G smp=2 verbose=false initrd_out= append_extra=
 modules=() files=() bins=() extra_qemu_args=()
 kmods=(vfio vfio_iommu_type1 mdev null_blk loop)
 while [ $# -gt 0 ]; do
@@ -69,6 +70,7 @@ while [ $# -gt 0 ]; do
         --file)    files+=("${2:?--file needs host:guest}"); shift 2 ;;
         --mem)     mem=${2:?--mem needs a size}; shift 2 ;;
         --smp)     smp=${2:?--smp needs a count}; shift 2 ;;
+        --append)  append_extra="$append_extra ${2:?--append needs parameters}"; shift 2 ;;
         -v|--verbose) verbose=true; shift ;;
         --bin)     bins+=("${2:?--bin needs a path}"); shift 2 ;;
         --qemu-arg) extra_qemu_args+=("${2?--qemu-arg needs an argument}"); shift 2 ;;
@@ -298,7 +300,7 @@ fi
 
 # --- boot -------------------------------------------------------------------
 
-append="console=ttyS0 panic=-1 quiet cryptomgr.notests ipv6.disable=1 init_on_alloc=0"
+append="console=ttyS0 panic=-1 quiet cryptomgr.notests ipv6.disable=1 init_on_alloc=0$append_extra"
 # -nodefaults: q35's default empty CD-ROM on AHCI makes SeaBIOS probe for
 # ~30 s under TCG before it boots the kernel (measured: 34 s vs 2 s to the
 # kernel); without defaults the serial console must be asked for.

@@ -12,10 +12,11 @@
  * the CQEs and the data.
  *
  *   kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV]
- *             [--tap-start N] [--no-plan]
+ *             [--wc DEV] [--tap-start N] [--no-plan]
  *       functional, error and fault tests (TAP on stdout; numbering from
  *       N + 1, no "1..n" plan line with --no-plan); --slow names a device
- *       whose every I/O takes 100 ms, for the unmap test with a slow peer
+ *       whose every I/O takes 100 ms (the unmap test with a slow peer),
+ *       --wc one with poll queues and a write cache (the freeze test)
  *   kacc-test --bench DEV [--seconds N] [--poll]
  *       4K random reads at QD1 and QD32 for N seconds each (default 5),
  *       waiting on the interrupt eventfd, or with --poll spinning on the
@@ -1846,6 +1847,208 @@ out:
 	succeeds(mdev_remove(&da) | mdev_remove(&ds), "remove both mdevs");
 }
 
+/*
+ * The owner closes the device with writes in flight on a loop device, whose
+ * completions run in process context (its workers): close waits for them,
+ * and none may touch the worker once it is stopped. Ten rounds; run with
+ * slub_debug (tests/module/run.sh) so that a use after free shows.
+ */
+static void test_close_in_flight(const char *loop)
+{
+	unsigned int i, rounds = 0;
+	struct vdev dc;
+	uint64_t data;
+	int irq;
+
+	if (!ok(mdev_create(&dc) == 0 && group_open(&dc) == 0,
+		"an mdev for closing under I/O"))
+		return;
+	irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	data = galloc(32 * 8192, PAGE);
+	for (i = 0; i < 10; i++) {
+		struct nac_sqe s;
+		unsigned int k;
+		struct tq q;
+
+		if (device_open(&dc) || attach(dc.fd, loop, 0, NULL) ||
+		    set_irqs(dc.fd, 0, 1, &irq))
+			break;
+		tq_init(&q, dc.fd, 1, 64, 64, 0, 0, irq, 0);
+		if (tq_create(&q))
+			break;
+		for (k = 0; k < 32; k++) {
+			sqe_rw(&s, NAC_CMD_WRITE, (rnd() % 8000) * 16, 16);
+			prp_build(data + k * 8192, 8192, &s.dptr1, &s.dptr2);
+			tq_submit(&q, &s);
+		}
+		tq_ring_sq(&q);
+		usleep(i * 200);
+		if (close(dc.fd))
+			break;
+		close(q.kick);
+		rounds++;
+	}
+	ok(rounds == 10, "open, 32 writes to %s, close at once: %u of 10 rounds",
+	   loop, rounds);
+	close(dc.group);
+	close(irq);
+	succeeds(mdev_remove(&dc), "remove that mdev");
+}
+
+/*
+ * Eight Dataset Management commands behind one doorbell, each naming its
+ * own blocks: each deallocates exactly those (the decoded ranges are
+ * scratch the next command overwrites; the deallocation runs later).
+ */
+static void test_dsm_batch(void)
+{
+	uint64_t rg = galloc(PAGE, PAGE), data = galloc(9 * PAGE, PAGE);
+	struct nac_dsm_range *r = g2h(rg);
+	uint32_t nlb = PAGE >> lba_shift;
+	unsigned int i, got = 0, good = 0, zeroed = 0;
+	bool wrote = true;
+	struct nac_sqe s;
+	struct nac_cqe c;
+
+	fill(data, 9 * PAGE, 61);
+	for (i = 0; i < 9; i++)
+		wrote &= io(&q1, NAC_CMD_WRITE, 20000 + i * 64, nlb,
+			    data + i * PAGE) == 0;
+	ok(wrote, "write 9 regions of 4 KiB");
+	for (i = 0; i < 8; i++) {
+		r[i] = (struct nac_dsm_range){ .nlb = nlb,
+					       .slba = 20000 + i * 64 };
+		memset(&s, 0, sizeof(s));
+		s.opcode = NAC_CMD_DSM;
+		s.nsid = 1;
+		s.cdw11 = NAC_DSM_AD;
+		s.dptr1 = rg + i * sizeof(*r);
+		tq_submit(&q1, &s);
+	}
+	tq_ring_sq(&q1);
+	while (got < 8 && tq_wait(&q1, &c, TIMEOUT_MS)) {
+		got++;
+		good += !(c.status >> 1);
+	}
+	tq_ring_cq(&q1);
+	ok(got == 8 && good == 8, "8 DSM deallocates behind one doorbell: %u of 8 succeeded",
+	   good);
+	for (i = 0; i < 9; i++) {
+		memset(g2h(buf_b), 0xa5, PAGE);
+		if (io(&q1, NAC_CMD_READ, 20000 + i * 64, nlb, buf_b))
+			break;
+		if (i < 8)
+			zeroed += is_zero(buf_b, PAGE);
+		else
+			ok(!memcmp(g2h(buf_b), g2h(data + 8 * PAGE), PAGE),
+			   "the region no command named is intact");
+	}
+	ok(zeroed == 8, "each named region reads back as zeroes (%u of 8)",
+	   zeroed);
+}
+
+/*
+ * Freezing a queue (here: switching its elevator) waits for the bios in
+ * flight, the polled ones included, which only the device's worker polls:
+ * the worker must never sleep in submit_bio() meanwhile. (When it did, a
+ * flush entering the frozen queue behind polled reads, null_blk's request
+ * timeout broke the deadlock after seconds by failing the reads.)
+ */
+static volatile bool sched_stop;
+static unsigned int sched_switches, sched_errors;
+static char sched_path[128];
+
+static void *sched_flip(void *arg)
+{
+	static const char *const sched[] = { "mq-deadline", "none" };
+	unsigned int i;
+
+	(void)arg;
+	for (i = 0; !sched_stop; i++) {
+		if (write_file(sched_path, sched[i % 2]))
+			sched_errors++;
+		else
+			sched_switches++;
+	}
+	return NULL;
+}
+
+static void test_freeze(const char *dev)
+{
+	unsigned int i, j, done = 0, bad = 0;
+	struct timespec deadline;
+	bool hung = false, joined;
+	struct nac_sqe s;
+	struct nac_cqe c;
+	struct vdev df;
+	uint64_t buf;
+	pthread_t t;
+	struct tq q;
+	int irq;
+
+	if (!ok(mdev_create(&df) == 0 && group_open(&df) == 0 &&
+		device_open(&df) == 0, "an mdev for the freeze test"))
+		return;
+	irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	tq_init(&q, df.fd, 1, 64, 64, 0, 0, irq, 0);
+	if (!ok(attach(df.fd, dev, 0, NULL) == 0 &&
+		set_irqs(df.fd, 0, 1, &irq) == 0 && tq_create(&q) == 0,
+		"attach %s (poll queues, write cache), a queue pair", dev))
+		goto out;
+	snprintf(sched_path, sizeof(sched_path), "/sys/block/%s/queue/scheduler",
+		 strrchr(dev, '/') + 1);
+	buf = galloc(32 * PAGE, PAGE);
+	sched_stop = false;
+	sched_switches = sched_errors = 0;
+	pthread_create(&t, NULL, sched_flip, NULL);
+	/* 31 reads and a flush at a time, while the elevator flips. */
+	for (i = 0; i < 100 && !hung; i++) {
+		for (j = 0; j < 32; j++) {
+			if (j == 31) {
+				memset(&s, 0, sizeof(s));
+				s.opcode = NAC_CMD_FLUSH;
+				s.nsid = 1;
+			} else {
+				sqe_rw(&s, NAC_CMD_READ, (rnd() % 1000) * 8, 8);
+				s.dptr1 = buf + j * PAGE;
+			}
+			tq_submit(&q, &s);
+		}
+		tq_ring_sq(&q);
+		for (j = 0; j < 32; j++) {
+			if (!tq_wait(&q, &c, TIMEOUT_MS)) {
+				hung = true;
+				break;
+			}
+			done++;
+			if (c.status >> 1 && !bad++)
+				diag("  first failure: cid %u (%s), status %s",
+				     c.cid, c.cid % 32 == 31 ? "flush" : "read",
+				     sc_name(c.status >> 1));
+		}
+		tq_ring_cq(&q);
+	}
+	sched_stop = true;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += TIMEOUT_MS / 1000;
+	joined = !pthread_timedjoin_np(t, NULL, &deadline);
+	ok(!hung && !bad && done == 3200,
+	   "3200 reads and flushes on %s while its elevator switched %u times: %u completed, %u failed",
+	   dev, sched_switches, done, bad);
+	ok(joined && !sched_errors && sched_switches > 0,
+	   "every elevator switch finished (%u, %u failed)", sched_switches,
+	   sched_errors);
+	if (!joined)
+		bail("an elevator switch of %s hangs", dev);
+	write_file(sched_path, "none");
+	tq_destroy(&q);
+out:
+	close(df.fd);
+	close(df.group);
+	close(irq);
+	succeeds(mdev_remove(&df), "remove that mdev");
+}
+
 static void test_stats(void)
 {
 	struct kvm_accel_stats s;
@@ -2210,6 +2413,7 @@ int main(int argc, char **argv)
 {
 	const char *nullb = "/dev/nullb0", *nullb2 = "/dev/nullb1";
 	const char *loop = "/dev/loop0", *bench_dev = NULL, *slow = NULL;
+	const char *wc = NULL;
 	int i, seconds = 5;
 	bool plan = true, spin = false;
 
@@ -2222,6 +2426,8 @@ int main(int argc, char **argv)
 			loop = argv[++i];
 		else if (!strcmp(argv[i], "--slow") && i + 1 < argc)
 			slow = argv[++i];
+		else if (!strcmp(argv[i], "--wc") && i + 1 < argc)
+			wc = argv[++i];
 		else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
 			bench_dev = argv[++i];
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
@@ -2233,7 +2439,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--poll"))
 			spin = true;
 		else {
-			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV] [--tap-start N] [--no-plan]\n"
+			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV] [--wc DEV] [--tap-start N] [--no-plan]\n"
 				"       kacc-test --bench DEV [--seconds N] [--poll]\n");
 			return 2;
 		}
@@ -2254,6 +2460,10 @@ int main(int argc, char **argv)
 	test_unmap_race();
 	if (slow)
 		test_unmap_slow_peer(slow, nullb2);
+	test_dsm_batch();
+	test_close_in_flight(loop);
+	if (wc)
+		test_freeze(wc);
 	test_stats();
 	test_loop(loop, nullb);
 	test_unprivileged(nullb2);

@@ -48,25 +48,33 @@ done
 check "modprobe null_blk: 2 memory-backed 1 GiB devices with poll queues" \
 	modprobe null_blk nr_devices=2 memory_backed=1 gb=1 poll_queues=2 \
 	discard=1
-# A slow peer for the unmap test: every I/O completes after 100 ms.
-slow_nullb() {
-	d=/sys/kernel/config/nullb/kaccslow
+# cfg_nullb VAR NAME ATTR=VALUE...: a null_blk device made through configfs,
+# its path in $VAR.
+cfg_nullb() {
+	var=$1 d=/sys/kernel/config/nullb/$2
+	shift 2
 	modprobe configfs || return 1
 	grep -q ' /sys/kernel/config ' /proc/mounts ||
 		mount -t configfs none /sys/kernel/config || return 1
-	# No poll queues: null_blk completes polled I/O at once, timer or not.
-	mkdir "$d" && echo 0 > "$d/poll_queues" && echo 2 > "$d/irqmode" &&
-		echo 100000000 > "$d/completion_nsec" && echo 64 > "$d/size" &&
-		echo 1 > "$d/power" || return 1
-	# Named after the configfs directory, or by index on older kernels.
-	for slow in /dev/kaccslow "/dev/nullb$(cat "$d/index")"; do
-		[ -b "$slow" ] && return 0
+	mkdir "$d" || return 1
+	for a in "$@" size=64 power=1; do
+		echo "${a#*=}" > "$d/${a%%=*}" || return 1
 	done
-	slow=
+	# Named after the configfs directory, or by index on older kernels.
+	for p in "/dev/${d##*/}" "/dev/nullb$(cat "$d/index")"; do
+		[ -b "$p" ] && { eval "$var=$p"; return 0; }
+	done
 	return 1
 }
-slow=
-check "a slow null_blk through configfs (100 ms per I/O)" slow_nullb
+# A slow peer for the unmap test: every I/O completes after 100 ms (no
+# poll queues: null_blk completes polled I/O at once, timer or not).
+slow= wc=
+check "a slow null_blk through configfs (100 ms per I/O)" \
+	cfg_nullb slow kaccslow poll_queues=0 irqmode=2 completion_nsec=100000000
+# For the freeze test: poll queues and a volatile write cache, so that
+# flushes enter the queue.
+check "a null_blk with poll queues and a write cache" \
+	cfg_nullb wc kaccwc poll_queues=2 memory_backed=1 cache_size=16
 check "a 64 MiB loop device" sh -c \
 	'dd if=/dev/zero of=/tmp/loop.img bs=1M count=64 2>/dev/null &&
 	 losetup /dev/loop0 /tmp/loop.img'
@@ -74,7 +82,8 @@ check "insmod kvm-accel.ko" insmod "$ko" ${poll_usecs:+poll_usecs=$poll_usecs}
 check "its mdev parent is registered" \
 	test -e /sys/class/mdev_bus/kvm-accel/mdev_supported_types/kvm-accel-nvme/create
 
-kacc-test --tap-start "$n" --no-plan ${slow:+--slow "$slow"} > /tmp/kacc.out 2>&1
+kacc-test --tap-start "$n" --no-plan ${slow:+--slow "$slow"} ${wc:+--wc "$wc"} \
+	> /tmp/kacc.out 2>&1
 rc=$?
 cat /tmp/kacc.out
 n=$((n + $(grep -c '^\(not \)\{0,1\}ok ' /tmp/kacc.out)))

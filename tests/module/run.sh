@@ -77,7 +77,10 @@ vm_stage 300 -- "$here/load-unload.sh"
 # fio for the benchmark's comparison, when the host has it.
 fio_args=()
 [ -x /usr/bin/fio ] && fio_args=(--bin /usr/bin/fio)
-vm_stage 600 --kmod configfs --file "$kacc_test:/usr/bin/kacc-test" ${fio_args[@]+"${fio_args[@]}"} \
+# slub_debug: redzones, poisoning and sanity checks catch a use after free
+# or an overrun in the module (Debian's kernel has no KASAN).
+vm_stage 600 --kmod configfs --append slub_debug=FZPU \
+    --file "$kacc_test:/usr/bin/kacc-test" ${fio_args[@]+"${fio_args[@]}"} \
     -- "$here/kacc.sh" bench 1
 
 echo "# module build ${build_s} s, total $((SECONDS - start)) s"
