@@ -175,23 +175,26 @@ long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg)
 	}
 	ro = ro || bdev_read_only(bdev);
 
+	/* Tell the caller first: a failed ATTACH leaves nothing attached. */
+	a.lba_shift = shift;
+	a.nsze = bdev_nr_sectors(bdev) >> (shift - SECTOR_SHIFT);
+	a.bdev_flags = kacc_bdev_flags(bdev, ro);
+	if (copy_to_user(arg, &a, minsz)) {
+		ret = -EFAULT;
+		goto out_close;
+	}
+
 	/* The worker sees the block device and the namespace together. */
 	kacc_worker_park(dev);
 	dev->bdev = bdev;
 	dev->bdev_handle = handle;
 	dev->ns.nsid = a.nsid;
 	dev->ns.lba_shift = shift;
-	dev->ns.nsze = bdev_nr_sectors(bdev) >> (shift - SECTOR_SHIFT);
+	dev->ns.nsze = a.nsze;
 	dev->ns.read_only = ro;
-	dev->bdev_flags = kacc_bdev_flags(bdev, ro);
+	dev->bdev_flags = a.bdev_flags;
 	dev->bdev_nowait = bdev_nowait(bdev);
 	kacc_worker_unpark(dev);
-
-	a.lba_shift = shift;
-	a.nsze = dev->ns.nsze;
-	a.bdev_flags = dev->bdev_flags;
-	if (copy_to_user(arg, &a, minsz))
-		return -EFAULT;	/* attached all the same */
 	return 0;
 
 out_close:

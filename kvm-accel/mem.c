@@ -155,9 +155,16 @@ int kacc_ring_pin(struct kacc_dev *dev, struct kacc_ring *ring, u64 gpa,
 	return 0;
 
 out_unpin:
-	/* VFIO pins all or nothing per call: undo the earlier calls. */
-	if (done)
-		vfio_unpin_pages(&dev->vdev, ring->iova, done);
+	/*
+	 * VFIO pins all or nothing per call: undo the earlier calls, each
+	 * with its own range (iommufd wants unpins to match pins exactly).
+	 */
+	while (done) {
+		n = (done - 1) % VFIO_PIN_PAGES_MAX_ENTRIES + 1;
+		done -= n;
+		vfio_unpin_pages(&dev->vdev,
+				 ring->iova + ((u64)done << PAGE_SHIFT), n);
+	}
 	kvfree(ring->pages);
 	ring->pages = NULL;
 	/* Not mapped (-EINVAL) or mapped without write access (-EPERM). */

@@ -32,10 +32,16 @@
 
 #include "kacc.h"
 
-/* The worker's view of a queue slot: it only changes while it is parked. */
+/*
+ * The worker's view of a queue slot. CREATE_QUEUE_PAIR publishes a pair
+ * while the worker runs; a slot is cleared only while the worker is parked
+ * or stopped. So the worker needs neither dev->lock nor an RCU read-side
+ * section (it sleeps), only the ordering of rcu_dereference(), and nobody
+ * else may read the slots this way.
+ */
 static struct kacc_qp *kacc_qp_at(struct kacc_dev *dev, unsigned int qid)
 {
-	return rcu_dereference_protected(dev->qps[qid], true);
+	return rcu_dereference_check(dev->qps[qid], current == dev->worker);
 }
 
 /* The control path's view, under dev->lock. */

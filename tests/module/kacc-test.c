@@ -785,6 +785,24 @@ static void test_setup(const char *nullb)
 		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EINVAL,
 		      "ATTACH_BDEV with a short argsz");
 	}
+	{
+		/* Readable, not writable: the reply cannot be copied back. */
+		struct kvm_accel_attach_bdev *a = mmap(NULL, PAGE,
+			PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+
+		if (a == MAP_FAILED)
+			bail("mmap");
+		*a = (struct kvm_accel_attach_bdev){
+			.argsz = sizeof(*a), .path = (uintptr_t)nullb,
+			.nsid = 1,
+		};
+		mprotect(a, PAGE, PROT_READ);
+		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, a), EFAULT,
+		      "ATTACH_BDEV whose reply cannot be written back");
+		munmap(a, PAGE);
+	}
+	/* ... and left nothing attached. */
 	succeeds(attach(d1.fd, nullb, 0, &nullb_info), "ATTACH_BDEV null_blk");
 	lba_shift = nullb_info.lba_shift;
 	ok(nullb_info.nsze == (1ull << 30) >> lba_shift &&
