@@ -54,13 +54,10 @@ bash "$repo/scripts/vm-run.sh" --kmod nvme --kmod virtio_blk --bin "$fio" \
     { cat "$tmp/err" >&2; exit 1; }
 timeout=$((600 + rounds * 10 * (secs + 10)))
 set +e
-QEMU=$qemu bash "$repo/scripts/vm-run.sh" --timeout $timeout --mem 4G --smp 2 \
-    --kmod kvm_amd --module "$ko" --bin "$qemu" --bin "$fio" \
-    --file "$build/qemu-bundle:$build/qemu-bundle" \
-    --file "$build/pc-bios/optionrom:$build/pc-bios/optionrom" \
-    --file /usr/share/seabios:/usr/share/seabios \
-    --file "$vmlinux:/kvm/vmlinux" --file "$tmp/l2.cpio:/kvm/l2.cpio" \
-    --file "$repo/tests/kvm/l1-lib.sh:/kvm/l1-lib.sh" \
+. "$repo/tests/kvm/l1-host.sh"
+kvm_l1_args "$build" "$ko" "$vmlinux" /kvm
+QEMU=$qemu bash "$repo/scripts/vm-run.sh" --timeout $timeout --mem 4G \
+    "${l1_args[@]}" --bin "$fio" --file "$tmp/l2.cpio:/kvm/l2.cpio" \
     -- "$repo/tests/kvm/bench-l1.sh" "$qemu" /kvm/vmlinux /kvm/l2.cpio \
     "$rounds" "$secs" "$qds" "$devs" > "$tmp/out" 2> "$tmp/err"
 vmrc=$?

@@ -66,13 +66,10 @@ if $host_kvm; then
         "$vmlinux" "$tmp/guest.cpio" "$repo/tests/kvm"
 else
     say "the demo one level down: a TCG guest with kvm_amd runs it under KVM"
-    QEMU=$qemu bash "$repo/scripts/vm-run.sh" --timeout 900 --mem 3G --smp 2 \
-        --kmod kvm_amd --module "$ko" --bin "$qemu" \
-        --file "$qbuild/qemu-bundle:$qbuild/qemu-bundle" \
-        --file "$qbuild/pc-bios/optionrom:$qbuild/pc-bios/optionrom" \
-        --file /usr/share/seabios:/usr/share/seabios \
-        --file "$vmlinux:/demo/vmlinux" --file "$tmp/guest.cpio:/demo/guest.cpio" \
-        --file "$repo/tests/kvm/l1-lib.sh:/demo/l1-lib.sh" \
+    . "$repo/tests/kvm/l1-host.sh"
+    kvm_l1_args "$qbuild" "$ko" "$vmlinux" /demo
+    QEMU=$qemu bash "$repo/scripts/vm-run.sh" --timeout 900 --mem 3G \
+        "${l1_args[@]}" --file "$tmp/guest.cpio:/demo/guest.cpio" \
         -- "$repo/scripts/demo-kvm-host.sh" "$qemu" "" \
         /demo/vmlinux /demo/guest.cpio /demo
 fi

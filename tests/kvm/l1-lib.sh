@@ -44,6 +44,7 @@ l2_start() {
     exec 3<> /tmp/l2.qmp.in
     l2_t0=$(now_s)
     "$QEMU_BIN" -accel kvm -cpu host -machine q35 -m "${L2_MEM:-1G}" \
+        -overcommit mem-lock=on \
         -smp "${L2_SMP:-2}" -nodefaults -display none -no-reboot -no-shutdown \
         -serial file:/tmp/l2.console \
         -chardev pipe,id=qmp,path=/tmp/l2.qmp -mon chardev=qmp,mode=control \

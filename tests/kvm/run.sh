@@ -79,14 +79,11 @@ for d in off kernel; do
 done
 
 set +e
+. "$here/l1-host.sh"
+kvm_l1_args "$build" "$ko" "$vmlinux" /kvm
 l1=(env QEMU="$qemu" bash "$repo/scripts/vm-run.sh" ${verbose[@]+"${verbose[@]}"}
-    --timeout 2400 --mem 4G --smp 2 --kmod kvm_amd --kmod virtio_pci --kmod virtio_blk
-    --module "$ko" --bin "$qemu"
-    --file "$build/qemu-bundle:$build/qemu-bundle"
-    --file "$build/pc-bios/optionrom:$build/pc-bios/optionrom"
-    --file /usr/share/seabios:/usr/share/seabios
-    --file "$vmlinux:/kvm/vmlinux" --file "$tmp/l2.cpio:/kvm/l2.cpio"
-    --file "$here/l1-lib.sh:/kvm/l1-lib.sh"
+    --timeout 2400 --mem 4G "${l1_args[@]}" --kmod virtio_pci --kmod virtio_blk
+    --file "$tmp/l2.cpio:/kvm/l2.cpio"
     --qemu-arg -drive --qemu-arg "file=$tmp/off.img,if=none,id=off,format=raw,cache=none,aio=native"
     --qemu-arg -device --qemu-arg virtio-blk-pci,drive=off,serial=nac-off
     --qemu-arg -drive --qemu-arg "file=$tmp/kernel.img,if=none,id=kernel,format=raw,cache=none,aio=native"
