@@ -89,22 +89,25 @@ static bool kacc_bdev_polls(struct block_device *bdev)
 #endif
 
 /*
- * Resolve @path to a block device the *caller* may open as asked: the open
- * runs with the caller's credentials and honours nodev mounts. Claiming the
- * device by number afterwards cannot be redirected by a path swapped in
- * between.
+ * The block device the caller has open as @fd: for reading, and for writing
+ * unless @ro. The caller's open was the permission check (credentials,
+ * nodev mounts); claiming the device by number afterwards gives the
+ * exclusive open with the mdev as holder. fget() refuses O_PATH files.
  */
-static int kacc_bdev_lookup(const char *path, bool ro, dev_t *devt)
+static int kacc_bdev_lookup(int fd, bool ro, dev_t *devt)
 {
-	struct file *file = filp_open(path, ro ? O_RDONLY : O_RDWR, 0);
+	struct file *file = fget(fd);
 	int ret = 0;
 
-	if (IS_ERR(file))
-		return PTR_ERR(file);
-	if (S_ISBLK(file_inode(file)->i_mode))
-		*devt = file_inode(file)->i_rdev;
-	else
+	if (!file)
+		return -EBADF;
+	if (!S_ISBLK(file_inode(file)->i_mode))
 		ret = -ENOTBLK;
+	else if (!(file->f_mode & FMODE_READ) ||
+		 (!ro && !(file->f_mode & FMODE_WRITE)))
+		ret = -EBADF;
+	else
+		*devt = file_inode(file)->i_rdev;
 	fput(file);
 	return ret;
 }
@@ -135,12 +138,12 @@ long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg)
 	void *handle;
 	bool ro;
 	dev_t devt;
-	char *path;
 	long ret;
 
 	if (copy_from_user(&a, arg, minsz))
 		return -EFAULT;
-	if (a.argsz < minsz || (a.flags & ~KVM_ACCEL_ATTACH_READ_ONLY) || a.pad)
+	if (a.argsz < minsz || (a.flags & ~KVM_ACCEL_ATTACH_READ_ONLY) ||
+	    a.pad0 || a.pad)
 		return -EINVAL;
 	if (a.nsid < 1 || a.nsid > 0xfffffffe)
 		return -EINVAL;
@@ -150,11 +153,7 @@ long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg)
 		return -EBUSY;
 	ro = a.flags & KVM_ACCEL_ATTACH_READ_ONLY;
 
-	path = strndup_user(u64_to_user_ptr(a.path), PATH_MAX);
-	if (IS_ERR(path))
-		return PTR_ERR(path);
-	ret = kacc_bdev_lookup(path, ro, &devt);
-	kfree(path);
+	ret = kacc_bdev_lookup(a.fd, ro, &devt);
 	if (ret)
 		return ret;
 	bdev = kacc_bdev_open(dev, devt, ro, &handle);
@@ -194,6 +193,7 @@ long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg)
 	dev->ns.read_only = ro;
 	dev->bdev_flags = a.bdev_flags;
 	dev->bdev_nowait = bdev_nowait(bdev);
+	ewma_poll_lat_init(&dev->poll_lat);
 	kacc_worker_unpark(dev);
 	return 0;
 
@@ -403,6 +403,24 @@ static int kacc_bio_add_buf(struct bio *bio, void *buf, u32 len)
 	return 0;
 }
 
+/*
+ * Poll for a read or write only where its completion is likely to come
+ * within the time the worker spins anyway after its last work (poll_usecs).
+ * A slower device gets bios that complete by interrupt and wake the worker
+ * (polled bios have no wake-up: the worker would spin or sleep blindly),
+ * and one bio in KACC_POLL_PROBE polled, to notice when it gets faster.
+ */
+static bool kacc_poll_wanted(struct kacc_dev *dev, struct kacc_req *req)
+{
+	if (!READ_ONCE(kacc_poll_io) ||
+	    !(dev->bdev_flags & KVM_ACCEL_BDEV_POLL) || req->again >= 2)
+		return false;
+	if (ewma_poll_lat_read(&dev->poll_lat) <=
+	    (unsigned long)READ_ONCE(kacc_poll_usecs) * NSEC_PER_USEC)
+		return true;
+	return !(++dev->poll_probe % KACC_POLL_PROBE);
+}
+
 static bool kacc_submit_rw(struct kacc_dev *dev, struct kacc_req *req)
 {
 	struct kacc_qp *qp = req->qp;
@@ -452,8 +470,7 @@ static bool kacc_submit_rw(struct kacc_dev *dev, struct kacc_req *req)
 		req->status = kacc_errno_to_nvme(ret);
 		goto out_release;
 	}
-	if (READ_ONCE(kacc_poll_io) && (dev->bdev_flags & KVM_ACCEL_BDEV_POLL) &&
-	    req->again < 2) {
+	if (kacc_poll_wanted(dev, req)) {
 		bio->bi_opf |= REQ_POLLED | REQ_NOWAIT;
 		req->polled = true;
 		list_add_tail(&req->node, &dev->polled);
@@ -599,9 +616,12 @@ bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req)
 	blk_status_t sts = req->bi_status;
 
 	if (req->polled) {
+		/* From fetch to reap: what polling costs the worker. */
+		ewma_poll_lat_add(&dev->poll_lat,
+				  ktime_get_ns() - req->start_ns);
 		list_del(&req->node);
 		req->polled = false;
-		dev->stats.polled++;
+		kacc_stat_inc(dev, polled);
 	}
 	if (req->bio)
 		bio_put(req->bio);
@@ -631,16 +651,14 @@ bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req)
 /*
  * Poll the hardware queues of the polled bios in flight, once each: one
  * bio_poll() per distinct cookie reaps everything done on that queue.
- * Completions run kacc_bio_end_io() right here. bio_poll() called by a
- * running task reports progress even when nothing completed, so this is
- * "keep going" rather than "something completed": the worker must not
- * sleep while polled bios are in flight anyway.
+ * Completions run kacc_bio_end_io() right here, and the worker sees them
+ * in dev->completed. bio_poll() called by a running task reports progress
+ * even when nothing completed, so its result means nothing to us.
  */
-bool kacc_bdev_poll(struct kacc_dev *dev)
+void kacc_bdev_poll(struct kacc_dev *dev)
 {
 	blk_qc_t last = BLK_QC_T_NONE;
 	struct kacc_req *req;
-	int ret = 0;
 
 	list_for_each_entry(req, &dev->polled, node) {
 		blk_qc_t cookie = READ_ONCE(req->bio->bi_cookie);
@@ -648,7 +666,6 @@ bool kacc_bdev_poll(struct kacc_dev *dev)
 		if (cookie == last)
 			continue;
 		last = cookie;
-		ret |= bio_poll(req->bio, NULL, BLK_POLL_ONESHOT);
+		bio_poll(req->bio, NULL, BLK_POLL_ONESHOT);
 	}
-	return ret > 0;
 }

@@ -10,7 +10,8 @@
  *
  * Locking and ownership:
  *  - dev->lock (mutex) serialises the control path: ioctls, dma_unmap,
- *    open/close. The worker never takes it.
+ *    open/close. The worker never takes it. QUIESCE drops it while it
+ *    waits for the guest.
  *  - Queue pair state, the request lists and the pin cache belong to the
  *    worker. The control path changes them only while the worker is parked
  *    (kacc_worker_park()), or after it has stopped.
@@ -22,6 +23,7 @@
 #ifndef KVM_ACCEL_KACC_H
 #define KVM_ACCEL_KACC_H
 
+#include <linux/average.h>
 #include <linux/blk_types.h>
 #include <linux/hashtable.h>
 #include <linux/llist.h>
@@ -29,6 +31,7 @@
 #include <linux/poll.h>
 #include <linux/rcupdate_wait.h>
 #include <linux/spinlock.h>
+#include <linux/u64_stats_sync.h>
 #include <linux/vfio.h>
 #include <linux/version.h>
 #include <linux/wait.h>
@@ -45,6 +48,10 @@
 #define KACC_REQ_PAGES		((KACC_MAX_MDTS >> PAGE_SHIFT) + 2)
 /* SQEs fetched from one queue before the worker turns to the next. */
 #define KACC_QP_BUDGET		32
+/* On a device too slow to poll, one read or write in this many is polled. */
+#define KACC_POLL_PROBE		16
+/* Time from fetch to reap of polled bios: a moving average, 1/8 weight. */
+DECLARE_EWMA(poll_lat, 4, 8)
 
 /* Module parameters (main.c). */
 extern unsigned int kacc_poll_usecs;
@@ -70,6 +77,7 @@ struct kacc_pin {
 	struct page *page;
 	unsigned int users;	/* requests using it */
 	bool writable;
+	bool draining;		/* in a range being unmapped: no new users */
 };
 
 /*
@@ -158,11 +166,23 @@ struct kacc_qp {
 	u32 db_cq;
 };
 
+/*
+ * Counters the worker keeps (or the control path, with the worker parked)
+ * and GET_STATS reads while the worker runs.
+ */
 struct kacc_stats {
-	u64 commands, reads, writes, bytes_read, bytes_written, errors;
-	u64 irqs, polled, db_errors;
-	u64 lat_hist[KVM_ACCEL_LAT_BUCKETS];
+	struct u64_stats_sync syncp;
+	u64_stats_t commands, reads, writes, bytes_read, bytes_written, errors;
+	u64_stats_t irqs, polled, db_errors;
+	u64_stats_t lat_hist[KVM_ACCEL_LAT_BUCKETS];
 };
+
+#define kacc_stat_inc(dev, field)				\
+	do {							\
+		u64_stats_update_begin(&(dev)->stats.syncp);	\
+		u64_stats_inc(&(dev)->stats.field);		\
+		u64_stats_update_end(&(dev)->stats.syncp);	\
+	} while (0)
 
 /* dev->wflags */
 enum {
@@ -182,6 +202,8 @@ struct kacc_dev {
 
 	struct llist_head completed;	/* bios done, from bi_end_io */
 	struct list_head polled;	/* REQ_POLLED bios in flight */
+	struct ewma_poll_lat poll_lat;	/* worker: polled completions, ns */
+	unsigned int poll_probe;	/* worker: bios not polled, counted */
 	struct kacc_qp __rcu *qps[KACC_MAX_QUEUES + 1]; /* [0] unused */
 	unsigned int next_qid;		/* round robin start */
 	struct nac_dsm_range *dsm_ranges; /* decode scratch, worker only */
@@ -199,8 +221,8 @@ struct kacc_dev {
 	bool bdev_nowait;		/* takes REQ_NOWAIT bios */
 
 	/*
-	 * Ranges being unmapped (struct kacc_fence, mem.c): added with the
-	 * worker parked, looked up and reaped under fence_lock by anyone.
+	 * Ranges being unmapped (struct kacc_fence, mem.c): added, looked up
+	 * and reaped under fence_lock by anyone.
 	 */
 	spinlock_t fence_lock;
 	struct list_head fences;
@@ -209,9 +231,11 @@ struct kacc_dev {
 	DECLARE_HASHTABLE(pin_hash, 10);
 	struct list_head pin_lru;
 	unsigned int nr_pins;
+	unsigned long drain_users;	/* users of draining pins; control reads */
 
 	struct kacc_stats stats;	/* worker */
 	atomic64_t kicks;		/* kick eventfd wake-ups */
+	struct kvm_accel_stats stats_base; /* at the last STATS_RESET; lock */
 };
 
 static inline struct kacc_dev *to_kacc(struct vfio_device *vdev)
@@ -270,7 +294,7 @@ void kacc_bdev_detach(struct kacc_dev *dev);
 void kacc_req_init(struct kacc_req *req);
 bool kacc_bdev_submit(struct kacc_dev *dev, struct kacc_req *req);
 bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req);
-bool kacc_bdev_poll(struct kacc_dev *dev);
+void kacc_bdev_poll(struct kacc_dev *dev);
 u16 kacc_blk_status_to_nvme(blk_status_t sts, enum nac_op op);
 
 #endif /* KVM_ACCEL_KACC_H */

@@ -37,6 +37,8 @@ static_assert(sizeof(struct kvm_accel_attach_bdev) == 40);
 static_assert(sizeof(struct kvm_accel_queue_pair) == 80);
 static_assert(sizeof(struct kvm_accel_queue_state) == 40);
 static_assert(sizeof(struct kvm_accel_stats) == 216);
+/* GET_STATS treats commands .. lat_hist[] as one array of counters. */
+static_assert(offsetof(struct kvm_accel_stats, commands) == 8);
 static_assert(KVM_ACCEL_IRQ_INDEX_MSIX == VFIO_PCI_MSIX_IRQ_INDEX);
 static_assert(KACC_REQ_PAGES <= BIO_MAX_VECS);
 

@@ -79,6 +79,8 @@ static void kacc_release_dev(struct vfio_device *vdev)
 static void kacc_reset_settings(struct kacc_dev *dev)
 {
 	memset(&dev->stats, 0, sizeof(dev->stats));
+	u64_stats_init(&dev->stats.syncp);
+	memset(&dev->stats_base, 0, sizeof(dev->stats_base));
 	atomic64_set(&dev->kicks, 0);
 	bitmap_zero(dev->nocoalesce, KACC_MAX_VECTORS);
 	dev->aggr_thr = 0;
@@ -86,6 +88,8 @@ static void kacc_reset_settings(struct kacc_dev *dev)
 	dev->next_qid = 0;
 	dev->paused = false;
 	dev->wflags = 0;
+	ewma_poll_lat_init(&dev->poll_lat);
+	dev->poll_probe = 0;
 }
 
 static int kacc_open_device(struct vfio_device *vdev)

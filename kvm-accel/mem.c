@@ -16,9 +16,9 @@
  *
  * When QEMU unmaps a range (the guest's memory map changed, or it is going
  * away), VFIO calls kacc_dma_unmap() and insists that every pin inside the
- * range is gone when we return: we stop fetching, wait for the bios in
- * flight, stop for good the queues whose rings were in the range, and unpin;
- * and we pin nothing there again until VFIO is done (see the fences below).
+ * range is gone when we return: we pin nothing there from then on until
+ * VFIO is done (see the fences below), wait for the bios that use pages in
+ * it, stop for good the queues whose rings were in it, and unpin.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -311,6 +311,8 @@ struct kacc_pin *kacc_pin_get(struct kacc_dev *dev, u64 iova, bool write)
 	hash_for_each_possible(dev->pin_hash, pin, hnode, iova) {
 		if (pin->iova != iova)
 			continue;
+		if (pin->draining)
+			return ERR_PTR(-EAGAIN);
 		if (write && !pin->writable)
 			return ERR_PTR(-EFAULT);
 		if (!pin->users++)
@@ -338,6 +340,7 @@ struct kacc_pin *kacc_pin_get(struct kacc_dev *dev, u64 iova, bool write)
 	}
 	pin->iova = iova;
 	pin->users = 1;
+	pin->draining = false;
 	INIT_LIST_HEAD(&pin->lru);
 	hash_add(dev->pin_hash, &pin->hnode, iova);
 	dev->nr_pins++;
@@ -346,6 +349,9 @@ struct kacc_pin *kacc_pin_get(struct kacc_dev *dev, u64 iova, bool write)
 
 void kacc_pin_put(struct kacc_dev *dev, struct kacc_pin *pin)
 {
+	/* kacc_dma_unmap() waits for this one. */
+	if (pin->draining)
+		WRITE_ONCE(dev->drain_users, dev->drain_users - 1);
 	if (--pin->users)
 		return;
 	list_add_tail(&pin->lru, &dev->pin_lru);
@@ -373,9 +379,30 @@ void kacc_pins_drop(struct kacc_dev *dev, u64 iova, u64 len)
 }
 
 /*
+ * Worker parked: the pages in [@iova, @iova + @len) that requests are using
+ * take no new users; returns how many uses there are to wait for.
+ */
+static unsigned long kacc_pins_drain(struct kacc_dev *dev, u64 iova, u64 len)
+{
+	struct kacc_pin *pin;
+	unsigned int bkt;
+
+	hash_for_each(dev->pin_hash, bkt, pin, hnode) {
+		if (!pin->users || pin->draining ||
+		    !kacc_ranges_overlap(pin->iova, PAGE_SIZE, iova, len))
+			continue;
+		pin->draining = true;
+		dev->drain_users += pin->users;
+	}
+	return dev->drain_users;
+}
+
+/*
  * vfio_device_ops.dma_unmap: QEMU unmapped [@iova, @iova + @len) from the
  * container; VFIO retries a few times and then BUG()s if we still hold a
- * pin in there, so this must not fail.
+ * pin in there, so this must not fail. Only I/O into the range is waited
+ * for (bios always complete): the fence keeps new pins out, the draining
+ * pins keep their cached users from growing, queues elsewhere run on.
  */
 void kacc_dma_unmap(struct vfio_device *vdev, u64 iova, u64 len)
 {
@@ -385,11 +412,18 @@ void kacc_dma_unmap(struct vfio_device *vdev, u64 iova, u64 len)
 		return;
 	mutex_lock(&dev->lock);
 	if (dev->worker) {
-		kacc_dev_pause(dev);
 		kacc_fence_add(dev, iova, len);
+		/* Parked, the worker has seen the fence. */
+		kacc_worker_park(dev);
+		if (kacc_pins_drain(dev, iova, len)) {
+			kacc_worker_unpark(dev);
+			wait_event(dev->idle_wq, !READ_ONCE(dev->drain_users));
+			kacc_worker_park(dev);
+		}
 		kacc_qp_unmap(dev, iova, len);
 		kacc_pins_drop(dev, iova, len);
-		kacc_dev_resume(dev);
+		kacc_worker_unpark(dev);
+		kacc_kick_worker(dev);
 	}
 	mutex_unlock(&dev->lock);
 }

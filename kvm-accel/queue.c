@@ -149,7 +149,7 @@ static void kacc_qp_irq(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
 	case NAC_IRQ_NOW:
 		qp->irq_deadline = 0;
 		if (kacc_signal(dev, qp->cq.vector))
-			dev->stats.irqs++;
+			kacc_stat_inc(dev, irqs);
 		break;
 	case NAC_IRQ_DEFER:
 		qp->irq_deadline = deadline;
@@ -232,7 +232,7 @@ out_put:
 static void kacc_qp_db_error(struct kacc_dev *dev, struct kacc_qp *qp)
 {
 	set_bit(KACC_QP_DB_ERROR, &qp->flags);
-	dev->stats.db_errors++;
+	kacc_stat_inc(dev, db_errors);
 	pr_debug("queue %u: invalid doorbell value\n", qp->qid);
 }
 
@@ -264,15 +264,20 @@ static void kacc_account(struct kacc_dev *dev, struct kacc_req *req, u64 now)
 	struct kacc_stats *s = &dev->stats;
 	u64 us = (now - req->start_ns) / NSEC_PER_USEC;
 
-	s->commands++;
-	if (req->status)
-		s->errors++;
-	else if (req->r.op == NAC_OP_READ)
-		s->reads++, s->bytes_read += req->r.len;
-	else if (req->r.op == NAC_OP_WRITE)
-		s->writes++, s->bytes_written += req->r.len;
-	s->lat_hist[us ? min_t(unsigned int, ilog2(us),
-			       KVM_ACCEL_LAT_BUCKETS - 1) : 0]++;
+	u64_stats_update_begin(&s->syncp);
+	u64_stats_inc(&s->commands);
+	if (req->status) {
+		u64_stats_inc(&s->errors);
+	} else if (req->r.op == NAC_OP_READ) {
+		u64_stats_inc(&s->reads);
+		u64_stats_add(&s->bytes_read, req->r.len);
+	} else if (req->r.op == NAC_OP_WRITE) {
+		u64_stats_inc(&s->writes);
+		u64_stats_add(&s->bytes_written, req->r.len);
+	}
+	u64_stats_inc(&s->lat_hist[us ? min_t(unsigned int, ilog2(us),
+					      KVM_ACCEL_LAT_BUCKETS - 1) : 0]);
+	u64_stats_update_end(&s->syncp);
 }
 
 /* Post what fits, oldest first; true if anything was posted. */
@@ -451,8 +456,9 @@ static bool kacc_run_once(struct kacc_dev *dev)
 	unsigned int i;
 
 	clear_bit(KACC_DEV_KICK, &dev->wflags);
+	/* Not work in itself: what it completes is reaped right after. */
 	if (!list_empty(&dev->polled))
-		work |= kacc_bdev_poll(dev);
+		kacc_bdev_poll(dev);
 	work |= kacc_reap(dev);
 	for (i = 0; i < KACC_MAX_QUEUES; i++) {
 		unsigned int qid = (dev->next_qid + i) % KACC_MAX_QUEUES + 1;
@@ -493,15 +499,21 @@ static void kacc_worker_sleep(struct kacc_dev *dev)
 			return;
 	}
 	/*
-	 * Polled bios only complete when polled, and nothing tells us when
-	 * an unmap a request waits for is over: look again soon (at once if
-	 * it is over already).
+	 * Polled bios only complete when polled: look again when about half
+	 * of their usual completion time has passed (hybrid polling; they are
+	 * rare on a device too slow to poll). Nothing tells us when an unmap
+	 * a request waits for is over: look again in a millisecond (at once
+	 * if it is over already).
 	 */
 	if (dev->nr_fenced && !kacc_fences_pending(dev))
 		return;
 	if (!list_empty(&dev->polled) || dev->nr_fenced) {
-		u64 soon = ktime_get_ns() + NSEC_PER_MSEC;
+		u64 wait = NSEC_PER_MSEC, soon;
 
+		if (!list_empty(&dev->polled))
+			wait = clamp_t(u64, ewma_poll_lat_read(&dev->poll_lat) / 2,
+				       10 * NSEC_PER_USEC, NSEC_PER_MSEC);
+		soon = ktime_get_ns() + wait;
 		if (!deadline || soon < deadline)
 			deadline = soon;
 	}
@@ -844,8 +856,9 @@ void kacc_qp_destroy_all(struct kacc_dev *dev)
 }
 
 /*
- * dma_unmap, after kacc_dev_pause(): queues whose rings or shadow doorbells
- * were in the unmapped range stop for good and let go of their pins.
+ * dma_unmap, worker parked: queues whose rings or shadow doorbells were in
+ * the unmapped range stop for good and let go of their pins. Their bios
+ * still in flight complete into the broken queue, which posts nothing.
  */
 void kacc_qp_unmap(struct kacc_dev *dev, u64 iova, u64 len)
 {
@@ -927,6 +940,26 @@ long kacc_ioctl_destroy_qp(struct kacc_dev *dev, void __user *arg)
 	return 0;
 }
 
+/* Has pair @qid nothing left to complete, or is it gone? Any context. */
+static bool kacc_qp_drained(struct kacc_dev *dev, u16 qid)
+{
+	struct kacc_qp *qp;
+	bool drained;
+
+	rcu_read_lock();
+	qp = rcu_dereference(dev->qps[qid]);
+	drained = !qp || !READ_ONCE(qp->outstanding) ||
+		  test_bit(KACC_QP_BROKEN, &qp->flags) ||
+		  !test_bit(KACC_QP_QUIESCED, &qp->flags);
+	rcu_read_unlock();
+	return drained;
+}
+
+/*
+ * Called with dev->lock held, which it drops while it waits: the wait
+ * depends on the guest consuming its CQ, and dma_unmap, the doorbells of
+ * the other pairs and every other ioctl must not wait for that.
+ */
 long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 {
 	struct kvm_accel_qid q;
@@ -946,12 +979,19 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 	if (q.flags & KVM_ACCEL_QUIESCE_RESUME)
 		return 0;
 
+	mutex_unlock(&dev->lock);
 	ret = wait_event_interruptible_timeout(dev->idle_wq,
-			READ_ONCE(qp->outstanding) == 0 ||
-			test_bit(KACC_QP_BROKEN, &qp->flags), HZ);
+					       kacc_qp_drained(dev, q.qid), HZ);
+	mutex_lock(&dev->lock);
 	if (ret < 0)
 		return -EINTR;
-	return ret ? 0 : -EAGAIN;
+	/* Someone destroyed or resumed the pair meanwhile: say so. */
+	qp = kacc_qp_lookup(dev, q.qid);
+	if (!qp)
+		return -ENOENT;
+	if (!test_bit(KACC_QP_QUIESCED, &qp->flags))
+		return -EBUSY;
+	return kacc_qp_drained(dev, q.qid) ? 0 : -EAGAIN;
 }
 
 /* Forwarded doorbell values not yet applied; worker parked. */
@@ -1128,32 +1168,52 @@ long kacc_ioctl_doorbell(struct kacc_dev *dev, void __user *arg)
 	return ret;
 }
 
+/* The counters since open, read while the worker runs. */
+static void kacc_stats_read(struct kacc_dev *dev, struct kvm_accel_stats *s)
+{
+	const struct kacc_stats *k = &dev->stats;
+	unsigned int start, i;
+
+	do {
+		start = u64_stats_fetch_begin(&k->syncp);
+		s->commands = u64_stats_read(&k->commands);
+		s->reads = u64_stats_read(&k->reads);
+		s->writes = u64_stats_read(&k->writes);
+		s->bytes_read = u64_stats_read(&k->bytes_read);
+		s->bytes_written = u64_stats_read(&k->bytes_written);
+		s->errors = u64_stats_read(&k->errors);
+		s->irqs = u64_stats_read(&k->irqs);
+		s->polled = u64_stats_read(&k->polled);
+		s->db_errors = u64_stats_read(&k->db_errors);
+		for (i = 0; i < KVM_ACCEL_LAT_BUCKETS; i++)
+			s->lat_hist[i] = u64_stats_read(&k->lat_hist[i]);
+	} while (u64_stats_fetch_retry(&k->syncp, start));
+	s->kicks = atomic64_read(&dev->kicks);
+}
+
+/*
+ * The counters run on from open; STATS_RESET moves the base the caller
+ * sees them from, so the worker is never stopped for it.
+ */
 long kacc_ioctl_stats(struct kacc_dev *dev, void __user *arg)
 {
 	unsigned long minsz = offsetofend(struct kvm_accel_stats, lat_hist);
-	struct kvm_accel_stats s;
-	struct kacc_stats *k = &dev->stats;
+	/* Every field from commands on is a __u64 counter. */
+	const unsigned int n = (minsz - offsetof(struct kvm_accel_stats,
+						 commands)) / sizeof(u64);
+	struct kvm_accel_stats s, now;
+	u64 *out = &s.commands, *cur = &now.commands;
+	const u64 *base = &dev->stats_base.commands;
+	unsigned int i;
 
 	if (copy_from_user(&s, arg, offsetofend(struct kvm_accel_stats, flags)))
 		return -EFAULT;
 	if (s.argsz < minsz || (s.flags & ~KVM_ACCEL_STATS_RESET))
 		return -EINVAL;
-	kacc_worker_park(dev);
-	s.commands = k->commands;
-	s.reads = k->reads;
-	s.writes = k->writes;
-	s.bytes_read = k->bytes_read;
-	s.bytes_written = k->bytes_written;
-	s.errors = k->errors;
-	s.irqs = k->irqs;
-	s.kicks = atomic64_read(&dev->kicks);
-	s.polled = k->polled;
-	s.db_errors = k->db_errors;
-	memcpy(s.lat_hist, k->lat_hist, sizeof(s.lat_hist));
-	if (s.flags & KVM_ACCEL_STATS_RESET) {
-		memset(k, 0, sizeof(*k));
-		atomic64_set(&dev->kicks, 0);
-	}
-	kacc_worker_unpark(dev);
+	kacc_stats_read(dev, &now);
+	for (i = 0; i < n; i++)
+		out[i] = cur[i] - base[i];
+	if (s.flags & KVM_ACCEL_STATS_RESET)
+		dev->stats_base = now;
 	return copy_to_user(arg, &s, minsz) ? -EFAULT : 0;
 }

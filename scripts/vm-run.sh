@@ -262,6 +262,7 @@ cat > "$stage/init" <<'EOF'
 /bin/busybox mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 # The initramfs has no /dev/console node, so the kernel could not give us

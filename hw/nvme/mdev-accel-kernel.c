@@ -48,8 +48,9 @@ static int nvme_accel_kioctl(NvmeAccelCtrl *n, unsigned long req, void *arg)
     return ioctl(n->vdev.fd, req, arg) < 0 ? -errno : 0;
 }
 
-/* The host block device behind the drive, which the module opens itself. */
-static const char *nvme_accel_host_device(NvmeAccelCtrl *n, Error **errp)
+/* The host block device behind the drive: its protocol node. */
+static BlockDriverState *nvme_accel_host_device(NvmeAccelCtrl *n,
+                                                Error **errp)
 {
     BlockDriverState *bs = blk_bs(n->blkconf.blk);
 
@@ -62,13 +63,43 @@ static const char *nvme_accel_host_device(NvmeAccelCtrl *n, Error **errp)
                    bs && bs->drv ? bs->drv->format_name : "none");
         return NULL;
     }
-    return bs->filename;
+    return bs;
+}
+
+/*
+ * An fd of that block device for the module to claim, opened the way the
+ * block layer opened it. qemu_open() resolves /dev/fdset/N too: under
+ * libvirt it duplicates the fd libvirt passed (fdsets match on access mode
+ * and O_DIRECT, and the dup shares the file status flags with the block
+ * layer's fd, so they must be the same), and QEMU needs no right to open
+ * the device itself.
+ */
+static int nvme_accel_host_device_fd(BlockDriverState *bs, Error **errp)
+{
+    int flags = (bs->open_flags & BDRV_O_RDWR) ? O_RDWR : O_RDONLY;
+    struct stat st;
+    int fd;
+
+    if (bs->open_flags & BDRV_O_NOCACHE) {
+        flags |= O_DIRECT;
+    }
+    fd = qemu_open(bs->filename, flags, errp);
+    if (fd < 0) {
+        return -1;
+    }
+    if (fstat(fd, &st) || !S_ISBLK(st.st_mode)) {
+        error_setg(errp, "accel=kernel: %s is no block device", bs->filename);
+        qemu_close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static bool nvme_accel_kernel_handshake(NvmeAccelCtrl *n, Error **errp)
 {
     struct kvm_accel_info info = { .argsz = sizeof(info) };
     struct kvm_accel_attach_bdev at = { .argsz = sizeof(at) };
+    BlockDriverState *bs;
     const char *path;
     int ret;
 
@@ -110,15 +141,20 @@ static bool nvme_accel_kernel_handshake(NvmeAccelCtrl *n, Error **errp)
                           "limit.\n");
         return false;
     }
-    path = nvme_accel_host_device(n, errp);
-    if (!path) {
+    bs = nvme_accel_host_device(n, errp);
+    if (!bs) {
         return false;
     }
-    at.path = (uintptr_t)path;
+    path = bs->filename;
+    at.fd = nvme_accel_host_device_fd(bs, errp);
+    if (at.fd < 0) {
+        return false;
+    }
     at.nsid = NVME_ACCEL_NSID;
     at.lba_shift = n->ns.lba_shift;
     at.flags = n->ns.read_only ? KVM_ACCEL_ATTACH_READ_ONLY : 0;
     ret = nvme_accel_kioctl(n, KVM_ACCEL_ATTACH_BDEV, &at);
+    qemu_close(at.fd);      /* the module holds its own claim */
     if (ret) {
         error_setg_errno(errp, -ret, "kvm-accel could not attach %s", path);
         return false;

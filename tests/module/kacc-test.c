@@ -12,11 +12,13 @@
  * the CQEs and the data.
  *
  *   kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV]
- *             [--wc DEV] [--tap-start N] [--no-plan]
+ *             [--wc DEV] [--polled DEV] [--tap-start N] [--no-plan]
  *       functional, error and fault tests (TAP on stdout; numbering from
  *       N + 1, no "1..n" plan line with --no-plan); --slow names a device
- *       whose every I/O takes 100 ms (the unmap test with a slow peer),
- *       --wc one with poll queues and a write cache (the freeze test)
+ *       whose every I/O takes a second (the unmap tests: a slow peer,
+ *       unmaps wait only for I/O into their range), --wc one with poll
+ *       queues and a write cache (the freeze test), --polled a slow
+ *       device with a poll queue (adaptive polling)
  *   kacc-test --bench DEV [--seconds N] [--poll]
  *       4K random reads at QD1 and QD32 for N seconds each (default 5),
  *       waiting on the interrupt eventfd, or with --poll spinning on the
@@ -38,9 +40,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <dirent.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -365,13 +369,13 @@ static int device_open(struct vdev *d)
 	return d->fd < 0 ? -1 : 0;
 }
 
-static int attach(int fd, const char *path, uint32_t flags,
-		  struct kvm_accel_attach_bdev *out)
+static int attach_fd(int fd, int bdev_fd, uint32_t flags,
+		     struct kvm_accel_attach_bdev *out)
 {
 	struct kvm_accel_attach_bdev a = {
 		.argsz = sizeof(a),
 		.flags = flags,
-		.path = (uintptr_t)path,
+		.fd = bdev_fd,
 		.nsid = 1,
 	};
 	int ret = ioctl(fd, KVM_ACCEL_ATTACH_BDEV, &a);
@@ -379,6 +383,63 @@ static int attach(int fd, const char *path, uint32_t flags,
 	if (out)
 		*out = a;
 	return ret;
+}
+
+/* Open @path as QEMU does (read-only for a read-only attach), attach it. */
+static int attach(int fd, const char *path, uint32_t flags,
+		  struct kvm_accel_attach_bdev *out)
+{
+	int mode = flags & KVM_ACCEL_ATTACH_READ_ONLY ? O_RDONLY : O_RDWR;
+	int bdev_fd = open(path, mode | O_NONBLOCK | O_CLOEXEC);
+	int ret, err;
+
+	if (bdev_fd < 0)
+		return -1;
+	ret = attach_fd(fd, bdev_fd, flags, out);
+	err = errno;
+	close(bdev_fd);
+	errno = err;
+	return ret;
+}
+
+/* Pass @fd over a unix socket (SCM_RIGHTS), as libvirt passes fds to QEMU. */
+static void send_fd(int sock, int fd)
+{
+	char byte = 0, buf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = buf, .msg_controllen = sizeof(buf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (fd < 0 || sendmsg(sock, &msg, 0) != 1)
+		bail("send_fd");
+	close(fd);
+}
+
+static int recv_fd(int sock)
+{
+	char byte, buf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = buf, .msg_controllen = sizeof(buf),
+	};
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
 }
 
 static int set_irqs(int fd, unsigned int start, unsigned int count,
@@ -715,6 +776,68 @@ static struct vdev d1;
 static int irqfd[8];
 static struct kvm_accel_attach_bdev nullb_info;
 
+/*
+ * ATTACH_BDEV takes an fd the caller opened: the kernel opens nothing by
+ * name (no FIFO to block on, no tty to make the controlling terminal), and
+ * the fd's access mode, not the mdev's owner, says what may be done.
+ */
+static void test_attach_fds(int fd, const char *nullb)
+{
+	int pipefd[2], bfd, status = -1;
+	pid_t pid;
+
+	fails(attach_fd(fd, -1, 0, NULL), EBADF, "ATTACH_BDEV of fd -1");
+	fails(attach_fd(fd, 4000, 0, NULL), EBADF, "ATTACH_BDEV of a closed fd");
+	bfd = open(nullb, O_PATH | O_CLOEXEC);
+	fails(attach_fd(fd, bfd, KVM_ACCEL_ATTACH_READ_ONLY, NULL), EBADF,
+	      "ATTACH_BDEV of an O_PATH fd of the block device");
+	close(bfd);
+	bfd = open(nullb, O_RDONLY | O_CLOEXEC);
+	fails(attach_fd(fd, bfd, 0, NULL), EBADF,
+	      "ATTACH_BDEV read-write of a read-only fd");
+	close(bfd);
+	bfd = open(nullb, O_WRONLY | O_CLOEXEC);
+	fails(attach_fd(fd, bfd, 0, NULL), EBADF,
+	      "ATTACH_BDEV of a write-only fd");
+	close(bfd);
+	fails(attach(fd, "/dev/null", 0, NULL), ENOTBLK,
+	      "ATTACH_BDEV of a character device");
+	fails(attach(fd, "/", KVM_ACCEL_ATTACH_READ_ONLY, NULL), ENOTBLK,
+	      "ATTACH_BDEV of a directory");
+	bfd = memfd_create("kacc-file", MFD_CLOEXEC);
+	fails(attach_fd(fd, bfd, 0, NULL), ENOTBLK,
+	      "ATTACH_BDEV of a regular file");
+	close(bfd);
+	if (pipe2(pipefd, O_CLOEXEC))
+		bail("pipe2");
+	fails(attach_fd(fd, pipefd[0], KVM_ACCEL_ATTACH_READ_ONLY, NULL),
+	      ENOTBLK, "ATTACH_BDEV of a FIFO returns at once");
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* A tty: refused, and the caller gains no controlling terminal. */
+	pid = fork();
+	if (pid == 0) {
+		int master = posix_openpt(O_RDWR | O_NOCTTY), tty;
+
+		if (master < 0 || grantpt(master) || unlockpt(master) ||
+		    setsid() < 0)
+			_exit(10);
+		tty = open(ptsname(master), O_RDWR | O_NOCTTY);
+		if (tty < 0)
+			_exit(11);
+		if (!attach_fd(fd, tty, 0, NULL) || errno != ENOTBLK)
+			_exit(1);
+		if (open("/dev/tty", O_RDWR) >= 0 || errno != ENXIO)
+			_exit(2);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "ATTACH_BDEV of a tty fails with ENOTBLK and leaves the caller "
+	   "without a controlling terminal (exit 0x%x)", status);
+}
+
 static void test_setup(const char *nullb)
 {
 	struct vfio_device_info dinfo = { .argsz = sizeof(dinfo) };
@@ -759,21 +882,17 @@ static void test_setup(const char *nullb)
 	      "GET_INFO with a bad pointer");
 
 	/* Backend. */
-	fails(attach(d1.fd, "/nonexistent", 0, NULL), ENOENT,
-	      "ATTACH_BDEV of a missing path");
-	fails(attach(d1.fd, "/dev/null", 0, NULL), ENOTBLK,
-	      "ATTACH_BDEV of a character device");
+	test_attach_fds(d1.fd, nullb);
 	fails(attach(d1.fd, nullb, 0x80, NULL), EINVAL,
 	      "ATTACH_BDEV with unknown flags");
 	{
 		struct kvm_accel_attach_bdev a = {
-			.argsz = sizeof(a), .path = 8, .nsid = 1,
+			.argsz = sizeof(a), .fd = open(nullb, O_RDWR),
+			.nsid = 0,
 		};
 
-		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EFAULT,
-		      "ATTACH_BDEV with a bad path pointer");
-		a.path = (uintptr_t)nullb;
-		a.nsid = 0;
+		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, (void *)8), EFAULT,
+		      "ATTACH_BDEV with a bad pointer");
 		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EINVAL,
 		      "ATTACH_BDEV with NSID 0");
 		a.nsid = 1;
@@ -781,9 +900,14 @@ static void test_setup(const char *nullb)
 		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EINVAL,
 		      "ATTACH_BDEV with an 8 KiB LBA");
 		a.lba_shift = 0;
+		a.pad0 = 1;
+		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EINVAL,
+		      "ATTACH_BDEV with a non-zero pad0");
+		a.pad0 = 0;
 		a.argsz = 16;
 		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, &a), EINVAL,
 		      "ATTACH_BDEV with a short argsz");
+		close(a.fd);
 	}
 	{
 		/* Readable, not writable: the reply cannot be copied back. */
@@ -794,12 +918,13 @@ static void test_setup(const char *nullb)
 		if (a == MAP_FAILED)
 			bail("mmap");
 		*a = (struct kvm_accel_attach_bdev){
-			.argsz = sizeof(*a), .path = (uintptr_t)nullb,
+			.argsz = sizeof(*a), .fd = open(nullb, O_RDWR),
 			.nsid = 1,
 		};
 		mprotect(a, PAGE, PROT_READ);
 		fails(ioctl(d1.fd, KVM_ACCEL_ATTACH_BDEV, a), EFAULT,
 		      "ATTACH_BDEV whose reply cannot be written back");
+		close(a->fd);
 		munmap(a, PAGE);
 	}
 	/* ... and left nothing attached. */
@@ -1199,6 +1324,22 @@ static void test_command_errors(void)
 }
 
 /* Full queues, doorbell errors, bogus shadow values, interrupts. */
+struct quiesce_arg {
+	int fd;
+	uint16_t qid;
+	int ret, err, done;
+};
+
+static void *quiesce_thread(void *arg)
+{
+	struct quiesce_arg *qa = arg;
+
+	qa->ret = qid_ioctl(qa->fd, KVM_ACCEL_QUIESCE, qa->qid, 0);
+	qa->err = errno;
+	__atomic_store_n(&qa->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
 static void test_queue_mechanics(void)
 {
 	struct kvm_accel_stats st0, st1;
@@ -1276,8 +1417,30 @@ static void test_queue_mechanics(void)
 			1) != ph && now_ns() < until)
 			usleep(1000);
 	}
-	fails(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4, 0), EAGAIN,
-	      "QUIESCE while completions wait for a full CQ");
+	/* ... and the device's other ioctls do not wait for it meanwhile. */
+	{
+		struct quiesce_arg qa = { .fd = d1.fd, .qid = 4 };
+		struct kvm_accel_info info = { .argsz = sizeof(info) };
+		uint64_t t, ms;
+		pthread_t th;
+		bool early;
+
+		pthread_create(&th, NULL, quiesce_thread, &qa);
+		usleep(100000);
+		t = now_ns();
+		succeeds(ioctl(d1.fd, KVM_ACCEL_GET_INFO, &info),
+			 "GET_INFO while QUIESCE waits");
+		ms = (now_ns() - t) / 1000000;
+		early = !__atomic_load_n(&qa.done, __ATOMIC_ACQUIRE);
+		pthread_join(th, NULL);
+		ok(qa.ret == -1 && qa.err == EAGAIN,
+		   "QUIESCE while completions wait for a full CQ: EAGAIN (%d, %s)",
+		   qa.ret, strerror(qa.err));
+		/* QUIESCE waits a second: blocked, GET_INFO would wait ~0.9 s. */
+		ok(early && ms < 300,
+		   "GET_INFO returned in %llu ms while QUIESCE still waited (it holds no lock meanwhile)",
+		   (unsigned long long)ms);
+	}
 	for (got = okcnt = 0; got < 8 && tq_wait(&q, &c, TIMEOUT_MS); got++) {
 		okcnt += (c.status >> 1) == 0;
 		tq_ring_cq(&q);
@@ -1699,9 +1862,9 @@ static void test_unmap_race(void)
 /*
  * VFIO calls every device of the container for a range with pins and
  * removes the mapping only once none came back meanwhile; the eleventh
- * round is a BUG(). Here a slow peer (every I/O takes 100 ms, and its
- * callback waits for its I/O) is called after a device whose guest
- * hammers the range. Not one command into the range may be pinned from
+ * round is a BUG(). Here a slow peer (every I/O takes a second, and its
+ * callback waits for its I/O into the range) is called after a device
+ * whose guest hammers the range. Not one command into the range may be pinned from
  * the moment its device let go until VFIO is done: it waits (or fails
  * once the range is really gone).
  */
@@ -1747,11 +1910,14 @@ static void *hammer_log(void *arg)
 	return NULL;
 }
 
-/* Keep 16 slow reads in flight, into memory nobody unmaps. */
+/*
+ * Keep 16 slow reads in flight into region B (above the hammer's pages):
+ * every unmap of it waits for them.
+ */
 static void *slow_io(void *arg)
 {
 	struct tq *q = arg;
-	uint64_t buf = galloc(16 * PAGE, PAGE);
+	uint64_t buf = RAM_B + RAM_B_SIZE / 2;
 	struct nac_sqe s;
 	struct nac_cqe c;
 	unsigned int i;
@@ -1802,7 +1968,7 @@ static void test_unmap_slow_peer(const char *slow, const char *fast)
 		attach(da.fd, fast, 0, NULL) == 0 &&
 		set_irqs(ds.fd, 0, 1, &irq_s) == 0 &&
 		set_irqs(da.fd, 0, 1, &irq_a) == 0,
-		"attach %s (100 ms per I/O) and %s", slow, fast))
+		"attach %s (1 s per I/O) and %s", slow, fast))
 		goto out;
 	tq_init(&qs, ds.fd, 1, 64, 64, 0, 0, irq_s, 0);
 	tq_init(&qa, da.fd, 1, 32, 32, TQ_SHADOW, 0, irq_a, 0);
@@ -1863,6 +2029,261 @@ out:
 	close(irq_a);
 	close(irq_s);
 	succeeds(mdev_remove(&da) | mdev_remove(&ds), "remove both mdevs");
+}
+
+/* The pid of @d's worker thread, or -1. */
+static int worker_pid(const struct vdev *d)
+{
+	char name[32], path[300], line[128];
+	struct dirent *e;
+	int pid = -1;
+	DIR *proc;
+
+	snprintf(name, sizeof(name), "kacc/%.8s\n", d->uuid);
+	proc = opendir("/proc");
+	if (!proc)
+		return -1;
+	while (pid < 0 && (e = readdir(proc))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f) && !strcmp(line, name))
+			pid = atoi(e->d_name);
+		fclose(f);
+	}
+	closedir(proc);
+	return pid;
+}
+
+/* Voluntary context switches of @d's worker thread, or -1. */
+static long worker_switches(const struct vdev *d)
+{
+	char path[64], line[128];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", worker_pid(d));
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, "voluntary_ctxt_switches: %ld", &n);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* CPU time (user + system) of thread @pid so far, in ns, or 0. */
+static uint64_t thread_cpu_ns(int pid)
+{
+	unsigned long long ut = 0, st = 0;
+	char path[64], buf[1024], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	/* Fields 14 and 15, counted after the ")" that ends the name. */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		       &ut, &st);
+	fclose(f);
+	return (ut + st) * (1000000000ull / sysconf(_SC_CLK_TCK));
+}
+
+/* Block-layer requests in flight on @dev (/sys/block/X/inflight), or -1. */
+static int inflight(const char *dev)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	unsigned int r, w;
+	FILE *f;
+
+	if (!realpath(dev, real))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/block/%s/inflight",
+		 strrchr(real, '/') + 1);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%u %u", &r, &w) != 2)
+		r = w = -1;
+	fclose(f);
+	return r + w;
+}
+
+static bool inflight_reaches(const char *dev, int n)
+{
+	uint64_t until = now_ns() + 2000000000ull;
+
+	while (inflight(dev) < n && now_ns() < until)
+		usleep(1000);
+	return inflight(dev) >= n;
+}
+
+/*
+ * dma_unmap waits for the I/O into the range being unmapped, and only for
+ * that: on a device whose every I/O takes a second, reads into RAM are
+ * still in flight when an unmap of region B returns; reads into region B
+ * are done when it returns.
+ */
+static void test_unmap_elsewhere(const char *stuck)
+{
+	struct nac_sqe s;
+	struct nac_cqe c;
+	struct vdev dx;
+	struct tq q;
+	unsigned int i, got, good;
+	uint64_t buf = galloc(8 * PAGE, PAGE), t0, ms;
+	int irq, left;
+
+	if (!ok(mdev_create(&dx) == 0 && group_open(&dx) == 0 &&
+		device_open(&dx) == 0, "an mdev on %s (1 s per I/O)", stuck))
+		return;
+	irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	tq_init(&q, dx.fd, 1, 16, 16, 0, 0, irq, 0);
+	if (!ok(attach(dx.fd, stuck, 0, NULL) == 0 &&
+		set_irqs(dx.fd, 0, 1, &irq) == 0 && tq_create(&q) == 0,
+		"attached, with a queue pair"))
+		goto out;
+
+	/*
+	 * A page of region B in the pin cache, idle: VFIO calls the device
+	 * for ranges it has pins in, and only for those.
+	 */
+	status_is(io(&q, NAC_CMD_READ, 0, 8, RAM_B), 0,
+		  "a read into region B leaves a page of it pinned");
+	/* 4 KiB each, far apart: eight requests, none merged. */
+	for (i = 0; i < 8; i++) {
+		sqe_rw(&s, NAC_CMD_READ, i * 64, 8);
+		s.dptr1 = buf + i * PAGE;
+		tq_submit(&q, &s);
+	}
+	tq_ring_sq(&q);
+	ok(inflight_reaches(stuck, 8), "8 reads into RAM in flight");
+	t0 = now_ns();
+	succeeds(dma_unmap(RAM_B, RAM_B_SIZE), "unmap region B meanwhile");
+	ms = (now_ns() - t0) / 1000000;
+	left = inflight(stuck);
+	ok(left == 8,
+	   "the unmap did not wait for them: %d of 8 still in flight after %llu ms",
+	   left, (unsigned long long)ms);
+	succeeds(dma_map(RAM_B, ram_b, RAM_B_SIZE, true), "map region B again");
+	for (got = good = 0; got < 8 && tq_wait(&q, &c, TIMEOUT_MS); got++) {
+		good += (c.status >> 1) == 0;
+		tq_ring_cq(&q);
+	}
+	ok(got == 8 && good == 8, "they complete (%u, %u good)", got, good);
+
+	memset(g2h(RAM_B), 0xa5, 8 * PAGE);
+	for (i = 0; i < 8; i++) {
+		sqe_rw(&s, NAC_CMD_READ, i * 64, 8);
+		s.dptr1 = RAM_B + i * PAGE;
+		tq_submit(&q, &s);
+	}
+	tq_ring_sq(&q);
+	ok(inflight_reaches(stuck, 8), "8 reads into region B in flight");
+	succeeds(dma_unmap(RAM_B, RAM_B_SIZE), "unmap region B");
+	left = inflight(stuck);
+	ok(left == 0, "the unmap waited for the reads into it (%d in flight)",
+	   left);
+	for (got = good = 0; got < 8 && tq_wait(&q, &c, TIMEOUT_MS); got++) {
+		good += (c.status >> 1) == 0;
+		tq_ring_cq(&q);
+	}
+	ok(got == 8 && good == 8 && is_zero(RAM_B, 8 * PAGE),
+	   "they completed into it before it went (%u, %u good)", got, good);
+	succeeds(dma_map(RAM_B, ram_b, RAM_B_SIZE, true), "map region B again");
+	tq_destroy(&q);
+out:
+	close(dx.fd);
+	close(dx.group);
+	close(irq);
+	succeeds(mdev_remove(&dx), "remove that mdev");
+}
+
+/*
+ * The worker's CPU time over @ms of QD1 reads on @q (or of nothing, with
+ * @ms negative), as a share of the wall time; *@n gets the reads done.
+ */
+static double qd1_cpu_share(struct tq *q, int pid, int ms, unsigned int *n,
+			    uint64_t buf)
+{
+	uint64_t t0 = now_ns(), c0 = thread_cpu_ns(pid), t1;
+
+	*n = 0;
+	if (ms < 0) {
+		usleep(-ms * 1000);
+	} else {
+		while (now_ns() - t0 < (uint64_t)ms * 1000000) {
+			if (io(q, NAC_CMD_READ, (rnd() % 1024) * 8, 8, buf))
+				break;
+			++*n;
+		}
+	}
+	t1 = now_ns();
+	return (double)(thread_cpu_ns(pid) - c0) / (t1 - t0);
+}
+
+/*
+ * Polling is adaptive: a device whose completions take longer than the
+ * worker's polling budget (here an emulated NVMe throttled to 2 ms per
+ * I/O, with a poll queue) gets interrupt-driven bios and the worker
+ * sleeps between them; one as fast as null_blk is polled. Idle, the
+ * worker uses no CPU.
+ */
+static void test_poll_cpu(const char *polled, const char *nullb)
+{
+	const struct { const char *dev, *what; } devs[] = {
+		{ polled, "emulated NVMe, 2 ms per I/O, poll queue" },
+		{ nullb, "null_blk with poll queues" },
+	};
+	uint64_t buf = galloc(PAGE, PAGE);
+	unsigned int i, n;
+
+	for (i = 0; i < 2; i++) {
+		struct kvm_accel_stats st;
+		struct vdev dp;
+		double idle, busy;
+		struct tq q;
+		int irq, pid;
+
+		if (!ok(mdev_create(&dp) == 0 && group_open(&dp) == 0 &&
+			device_open(&dp) == 0, "an mdev on %s", devs[i].dev))
+			return;
+		irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		tq_init(&q, dp.fd, 1, 16, 16, TQ_SHADOW, 0, irq, 0);
+		if (!ok(attach(dp.fd, devs[i].dev, 0, NULL) == 0 &&
+			set_irqs(dp.fd, 0, 1, &irq) == 0 && tq_create(&q) == 0,
+			"attached, with a queue pair"))
+			goto next;
+		pid = worker_pid(&dp);
+		idle = qd1_cpu_share(&q, pid, -500, &n, buf);
+		busy = qd1_cpu_share(&q, pid, 2000, &n, buf);
+		get_stats(dp.fd, &st, 0);
+		diag("  %s: worker CPU idle %.0f%%, at QD1 %.0f%% (%u reads in 2 s, %llu polled)",
+		     devs[i].what, idle * 100, busy * 100, n,
+		     (unsigned long long)st.polled);
+		ok(idle < 0.05, "idle, the worker uses no CPU (%.1f%%)",
+		   idle * 100);
+		if (i == 0)
+			ok(n > 100 && busy < 0.5 && st.polled < st.reads / 2,
+			   "a device slower than the polling budget is mostly not polled and the worker sleeps between reads (%.0f%% CPU, %llu of %llu reads polled)",
+			   busy * 100, (unsigned long long)st.polled,
+			   (unsigned long long)st.reads);
+		else
+			ok(n > 100 && st.polled > st.reads / 2,
+			   "a fast device is polled (%llu of %llu reads)",
+			   (unsigned long long)st.polled,
+			   (unsigned long long)st.reads);
+		tq_destroy(&q);
+next:
+		close(dp.fd);
+		close(dp.group);
+		close(irq);
+		succeeds(mdev_remove(&dp), "remove that mdev");
+	}
 }
 
 /*
@@ -2091,6 +2512,18 @@ static void test_stats(void)
 			printf(" [%u,%u):%llu", i ? 1u << i : 0, 2u << i,
 			       (unsigned long long)s.lat_hist[i]);
 	printf("\n");
+	{
+		long before, after;
+
+		usleep(50000);
+		before = worker_switches(&d1);
+		for (i = 0; i < 100; i++)
+			get_stats(d1.fd, &s, 0);
+		after = worker_switches(&d1);
+		ok(before >= 0 && after - before < 10,
+		   "100 GET_STATS leave the idle worker alone (%ld context switches)",
+		   after - before);
+	}
 	succeeds(get_stats(d1.fd, &s, KVM_ACCEL_STATS_RESET), "GET_STATS with RESET");
 	succeeds(get_stats(d1.fd, &s, 0), "GET_STATS after reset");
 	ok(s.commands == 0 && s.lat_hist[0] == 0, "counters are zero after reset");
@@ -2185,45 +2618,58 @@ static void test_loop(const char *loop, const char *nullb)
 }
 
 /*
- * Owning the VFIO device must not open other doors: ATTACH_BDEV opens the
- * path with the caller's credentials.
+ * Owning the VFIO device must not open other doors: ATTACH_BDEV needs an fd
+ * of the block device, which the owner gets by opening it itself (its
+ * credentials decide) or from a manager (libvirt's fd passing), and the
+ * fd's access mode bounds what it can attach.
  */
 static void test_unprivileged(const char *nullb2)
 {
+	struct kvm_accel_info info = { .argsz = sizeof(info) };
 	struct vdev d4;
-	int status = -1;
+	int status = -1, sv[2];
 	pid_t pid;
 
 	if (!ok(mdev_create(&d4) == 0 && group_open(&d4) == 0 &&
 		device_open(&d4) == 0, "an mdev for an unprivileged owner"))
 		return;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		bail("socketpair");
 	pid = fork();
 	if (pid == 0) {
+		int ro_fd;
+
+		close(sv[0]);
 		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
 		    setresuid(65534, 65534, 65534))
 			_exit(10);
-		if (!attach(d4.fd, nullb2, 0, NULL) || errno != EACCES)
+		if (open(nullb2, O_RDONLY) >= 0 || errno != EACCES)
 			_exit(1);
-		if (!attach(d4.fd, nullb2, KVM_ACCEL_ATTACH_READ_ONLY, NULL) ||
-		    errno != EACCES)
+		ro_fd = recv_fd(sv[1]);
+		if (ro_fd < 0)
+			_exit(11);
+		if (!attach_fd(d4.fd, ro_fd, 0, NULL) || errno != EBADF)
 			_exit(2);
+		if (attach_fd(d4.fd, ro_fd, KVM_ACCEL_ATTACH_READ_ONLY, NULL))
+			_exit(3);
 		_exit(0);
 	}
+	close(sv[1]);
+	send_fd(sv[0], open(nullb2, O_RDONLY | O_CLOEXEC));
+	close(sv[0]);
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "an owner who may not open %s cannot attach it (EACCES; exit 0x%x)",
-	   nullb2, status);
-	succeeds(attach(d4.fd, nullb2, KVM_ACCEL_ATTACH_READ_ONLY, NULL),
-		 "root can");
+	   "an owner who may not open %s attaches it read-only through an fd "
+	   "a manager passed, and not read-write (exit 0x%x)", nullb2, status);
+	succeeds(ioctl(d4.fd, KVM_ACCEL_GET_INFO, &info), "GET_INFO");
+	ok(info.bdev_flags & KVM_ACCEL_BDEV_READ_ONLY,
+	   "the passed fd is attached read-only (bdev_flags 0x%x)",
+	   info.bdev_flags);
 	close(d4.fd);
 	close(d4.group);
 	succeeds(mdev_remove(&d4), "remove that mdev");
 }
 
-/*
- * A QEMU that dies: a child sets everything up on its own container and
- * mdev, keeps 4 queues busy, and is killed with SIGKILL mid-I/O.
- */
 static void test_kill(const char *nullb2)
 {
 	struct vdev d3;
@@ -2431,7 +2877,7 @@ int main(int argc, char **argv)
 {
 	const char *nullb = "/dev/nullb0", *nullb2 = "/dev/nullb1";
 	const char *loop = "/dev/loop0", *bench_dev = NULL, *slow = NULL;
-	const char *wc = NULL;
+	const char *wc = NULL, *polled = NULL;
 	int i, seconds = 5;
 	bool plan = true, spin = false;
 
@@ -2446,6 +2892,8 @@ int main(int argc, char **argv)
 			slow = argv[++i];
 		else if (!strcmp(argv[i], "--wc") && i + 1 < argc)
 			wc = argv[++i];
+		else if (!strcmp(argv[i], "--polled") && i + 1 < argc)
+			polled = argv[++i];
 		else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
 			bench_dev = argv[++i];
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
@@ -2457,7 +2905,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--poll"))
 			spin = true;
 		else {
-			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV] [--wc DEV] [--tap-start N] [--no-plan]\n"
+			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV] [--wc DEV] [--polled DEV] [--tap-start N] [--no-plan]\n"
 				"       kacc-test --bench DEV [--seconds N] [--poll]\n");
 			return 2;
 		}
@@ -2476,12 +2924,16 @@ int main(int argc, char **argv)
 	test_unmap();
 	test_readonly_pins();
 	test_unmap_race();
-	if (slow)
+	if (slow) {
 		test_unmap_slow_peer(slow, nullb2);
+		test_unmap_elsewhere(slow);
+	}
 	test_dsm_batch();
 	test_close_in_flight(loop);
 	if (wc)
 		test_freeze(wc);
+	if (polled)
+		test_poll_cpu(polled, nullb2);
 	test_stats();
 	test_loop(loop, nullb);
 	test_unprivileged(nullb2);

@@ -66,15 +66,26 @@ cfg_nullb() {
 	done
 	return 1
 }
-# A slow peer for the unmap test: every I/O completes after 100 ms (no
-# poll queues: null_blk completes polled I/O at once, timer or not).
+# For the unmap tests: every I/O completes after a second, so what is in
+# flight stays in flight (no poll queues: null_blk completes polled I/O at
+# once, timer or not); reads of unwritten blocks return zeros.
 slow= wc=
-check "a slow null_blk through configfs (100 ms per I/O)" \
-	cfg_nullb slow kaccslow poll_queues=0 irqmode=2 completion_nsec=100000000
+check "a slow null_blk through configfs (1 s per I/O)" \
+	cfg_nullb slow kaccslow poll_queues=0 irqmode=2 \
+	completion_nsec=1000000000 memory_backed=1
 # For the freeze test: poll queues and a volatile write cache, so that
 # flushes enter the queue.
 check "a null_blk with poll queues and a write cache" \
 	cfg_nullb wc kaccwc poll_queues=2 memory_backed=1 cache_size=16
+# For the adaptive polling test: the emulated NVMe disk (2 ms per I/O)
+# with a poll queue.
+polled=
+check "an NVMe disk whose driver polls" sh -c \
+	'modprobe nvme && for i in $(seq 100); do
+		[ -b /dev/nvme0n1 ] && break; sleep 0.1
+	 done && [ "$(cat /sys/block/nvme0n1/queue/io_poll)" = 1 ]'
+[ "$(cat /sys/block/nvme0n1/queue/io_poll 2>/dev/null)" = 1 ] &&
+	polled=/dev/nvme0n1
 check "a 64 MiB loop device" sh -c \
 	'dd if=/dev/zero of=/tmp/loop.img bs=1M count=64 2>/dev/null &&
 	 losetup /dev/loop0 /tmp/loop.img'
@@ -83,7 +94,7 @@ check "its mdev parent is registered" \
 	test -e /sys/class/mdev_bus/kvm-accel/mdev_supported_types/kvm-accel-nvme/create
 
 kacc-test --tap-start "$n" --no-plan ${slow:+--slow "$slow"} ${wc:+--wc "$wc"} \
-	> /tmp/kacc.out 2>&1
+	${polled:+--polled "$polled"} > /tmp/kacc.out 2>&1
 rc=$?
 cat /tmp/kacc.out
 n=$((n + $(grep -c '^\(not \)\{0,1\}ok ' /tmp/kacc.out)))

@@ -79,7 +79,15 @@ fio_args=()
 [ -x /usr/bin/fio ] && fio_args=(--bin /usr/bin/fio)
 # slub_debug: redzones, poisoning and sanity checks catch a use after free
 # or an overrun in the module (Debian's kernel has no KASAN).
-vm_stage 600 --kmod configfs --append slub_debug=FZPU \
+# An emulated NVMe disk throttled to 2 ms per I/O, whose driver has a poll
+# queue: a device too slow to be worth polling (adaptive polling test).
+nvme_img=$cache/kacc-nvme.img
+truncate -s 64M "$nvme_img"
+vm_stage 600 --kmod configfs --kmod nvme \
+    --append slub_debug=FZPU --append nvme.poll_queues=1 \
+    --qemu-arg -drive \
+    --qemu-arg "file=$nvme_img,if=none,id=nv0,format=raw,throttling.iops-total=500" \
+    --qemu-arg -device --qemu-arg nvme,drive=nv0,serial=kaccpoll \
     --file "$kacc_test:/usr/bin/kacc-test" ${fio_args[@]+"${fio_args[@]}"} \
     -- "$here/kacc.sh" bench 1
 

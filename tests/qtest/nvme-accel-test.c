@@ -103,6 +103,21 @@ static bool msix_fired(NvmeTest *t, uint16_t vector)
     return true;
 }
 
+/* The device at 04.0 of the QEMU just started: enabled, MSI-X set up. */
+static void nvme_start_pci(NvmeTest *t)
+{
+    t->bus = qpci_new_pc(t->qts, NULL);
+    t->dev = qpci_device_find(t->bus, QPCI_DEVFN(4, 0));
+    g_assert(t->dev);
+    qpci_device_enable(t->dev);
+    qpci_msix_enable(t->dev);
+    t->bar = t->dev->msix_table_bar;
+    t->next_ram = RAM_POOL;
+    for (unsigned v = 0; v <= IOQ_MAX; v++) {
+        msix_setup(t, v);
+    }
+}
+
 /*
  * Start QEMU with @device (nvme-accel unless given) on @file, or on a
  * scratch disk when @file is NULL.
@@ -142,16 +157,7 @@ static void nvme_start_device(NvmeTest *t, const char *device,
                          drive_extra ? drive_extra : "",
                          device ? device : "nvme-accel", accel ? accel : "",
                          extra ? extra : "");
-    t->bus = qpci_new_pc(t->qts, NULL);
-    t->dev = qpci_device_find(t->bus, QPCI_DEVFN(4, 0));
-    g_assert(t->dev);
-    qpci_device_enable(t->dev);
-    qpci_msix_enable(t->dev);
-    t->bar = t->dev->msix_table_bar;
-    t->next_ram = RAM_POOL;
-    for (unsigned v = 0; v <= IOQ_MAX; v++) {
-        msix_setup(t, v);
-    }
+    nvme_start_pci(t);
 }
 
 static void nvme_start_drive(NvmeTest *t, const char *drive_extra,
@@ -1695,6 +1701,42 @@ static void test_kernel_switch(void)
     nvme_stop(&t);
 }
 
+/*
+ * Under libvirt the drive is an fd QEMU was given (-add-fd, /dev/fdset/N):
+ * the module attaches the block device through a dup of it, and nobody
+ * opens a path (kernel mode only).
+ */
+static void test_kernel_fdset(void)
+{
+    NvmeTest t;
+    int ro, rw;
+
+    if (!kernel_sysfsdev) {
+        g_test_skip("needs the kvm-accel module (tests/accel/run.sh)");
+        return;
+    }
+    /* Read-only and read-write, as libvirt passes them; QEMU inherits them. */
+    ro = open(kernel_bdev, O_RDONLY | O_DIRECT);
+    rw = open(kernel_bdev, O_RDWR | O_DIRECT);
+    g_assert(ro >= 0 && rw >= 0);
+    memset(&t, 0, sizeof(t));
+    t.disk = g_strdup(kernel_bdev);
+    t.qts = qtest_initf("-machine q35 -m 512M -nodefaults "
+                        "-add-fd fd=%d,set=7 -add-fd fd=%d,set=7 "
+                        "-drive id=d0,if=none,format=raw,cache=none,"
+                        "file.driver=host_device,file.filename=/dev/fdset/7 "
+                        "-device nvme-accel,addr=04.0,drive=d0,serial=acc0,"
+                        "accel=kernel,sysfsdev=%s", ro, rw, kernel_sysfsdev);
+    close(ro);
+    close(rw);
+    nvme_start_pci(&t);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    g_assert_cmpuint(qom_kernel_queues(&t), ==, 1);
+    check_rw(&t, 1, 8, 8, 0, 77);
+    nvme_stop(&t);
+}
+
 /* Hot-unplug with queues live and I/O in flight; then plug another. */
 static void test_hotplug_unplug(void)
 {
@@ -1872,6 +1914,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/hotplug-unplug", test_hotplug_unplug);
     qtest_add_func("/nvme-accel/deep-queue", test_deep_queue);
     qtest_add_func("/nvme-accel/kernel-switch", test_kernel_switch);
+    qtest_add_func("/nvme-accel/kernel-fdset", test_kernel_fdset);
 
     return g_test_run();
 }

@@ -61,7 +61,8 @@
 #include <linux/ioctl.h>
 #include <linux/vfio.h>
 
-#define KVM_ACCEL_ABI_VERSION		1
+/* 2: ATTACH_BDEV takes an open fd instead of a path. */
+#define KVM_ACCEL_ABI_VERSION		2
 
 /* mdev_supported_types/<type>/device_api of the mdev type. */
 #define KVM_ACCEL_DEVICE_API		"kvm-accel"
@@ -111,21 +112,27 @@ struct kvm_accel_info {
  * KVM_ACCEL_ATTACH_BDEV - _IO(VFIO_TYPE, VFIO_BASE + 61),
  *			   struct kvm_accel_attach_bdev
  *
- * Back namespace @nsid with the block device at @path, opened exclusively
- * (holder: this mdev). The caller must be allowed to open @path itself
- * (read-write, or read-only with KVM_ACCEL_ATTACH_READ_ONLY): the kernel
- * opens it with the caller's credentials before claiming it, so owning the
- * VFIO device gives no access to other block devices. Once per open of the
- * device fd: -EBUSY if a device is attached (or the block device is claimed
- * by someone else), -ENOTBLK if @path is no block device.
+ * Back namespace @nsid with the block device the caller has open as @fd,
+ * which the kernel then claims exclusively (holder: this mdev). @fd must be
+ * open for reading, and for writing unless KVM_ACCEL_ATTACH_READ_ONLY is
+ * set (-EBADF otherwise, as for a closed fd or an O_PATH one): the caller's
+ * own open of the device is the permission check, so owning the VFIO device
+ * gives no access to other block devices, while a manager that may open
+ * the device can pass the fd to a less privileged owner. The kernel opens
+ * nothing by name (a FIFO could block it, a tty become the caller's
+ * controlling terminal). -ENOTBLK if @fd is no block device. Once per open
+ * of the device fd: -EBUSY if a device is attached (or the block device is
+ * claimed by someone else). The caller may close @fd afterwards.
  *
  * @lba_shift: in: 0 for the device's logical block size, or 9..12, at
- * least the device's; out: the LBA size used. @nsze: out, in LBAs.
+ * least the device's; out: the LBA size used. @nsze: out, in LBAs. Nothing
+ * is attached unless the call returns 0.
  */
 struct kvm_accel_attach_bdev {
 	__u32 argsz;
 	__u32 flags;
-	__u64 path;		/* user pointer to a NUL-terminated path */
+	__s32 fd;		/* an open file of the block device */
+	__u32 pad0;
 	__u32 nsid;		/* 1..0xfffffffe */
 	__u32 lba_shift;
 	__u64 nsze;
@@ -198,8 +205,10 @@ struct kvm_accel_queue_pair {
  * 0 when the pair is idle: its state (GET_QUEUE_STATE) is then stable and
  * complete, and nothing of it is left in the kernel. -EAGAIN after a second
  * if completions still wait for CQ space (the guest must consume; call
- * again), -EINTR on a signal; the pair stays quiesced either way. With
- * KVM_ACCEL_QUIESCE_RESUME: run the pair again instead.
+ * again), -EINTR on a signal; the pair stays quiesced either way. The
+ * device's other ioctls and unmaps do not wait for this one: if another
+ * thread destroyed the pair meanwhile the result is -ENOENT, if it resumed
+ * it -EBUSY. With KVM_ACCEL_QUIESCE_RESUME: run the pair again instead.
  */
 struct kvm_accel_qid {
 	__u32 argsz;
