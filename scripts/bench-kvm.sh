@@ -122,10 +122,11 @@ done
 echo
 echo "IOPS ratios, nvme-accel kernel vs:"
 for qd in ${qds//,/ }; do
+    # A configuration that did not run has no ratio: "-", not a number.
     awk -v q="$qd" '$2 == q { iops[$1] = $3 }
-        END { printf "  QD%-4s nvme-accel QEMU %.2f, nvme %.2f, virtio-blk %.2f, backend %.2f\n", q,
-              iops["kern"] / (iops["user"] ? iops["user"] : 1), iops["kern"] / (iops["upst"] ? iops["upst"] : 1),
-              iops["kern"] / (iops["virt"] ? iops["virt"] : 1), iops["kern"] / (iops["backend"] ? iops["backend"] : 1) }' "$tmp/med"
+        function r(d) { return iops["kern"] && iops[d] ? sprintf("%.2f", iops["kern"] / iops[d]) : "-" }
+        END { printf "  QD%-4s nvme-accel QEMU %s, nvme %s, virtio-blk %s, backend %s\n", q,
+              r("user"), r("upst"), r("virt"), r("backend") }' "$tmp/med"
 done
 
 $check || exit $vmrc
