@@ -42,12 +42,33 @@
  * kacc_bdev_close() needs to undo it.
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+/*
+ * The block device is going away (removal, a dead medium): QEMU hears of
+ * it. Called with bd_holder_lock held, which keeps our claim and so @dev
+ * alive; the callback must drop it.
+ */
+static void kacc_bdev_mark_dead(struct block_device *bdev, bool surprise)
+{
+	struct kacc_dev *dev = bdev->bd_holder;
+
+	pr_warn_ratelimited("%s: its block device went away%s\n",
+			    dev_name(dev->vdev.dev), surprise ? " (surprise)" : "");
+	WRITE_ONCE(dev->bdev_dead, true);
+	kacc_event(dev, KVM_ACCEL_EVENT_BDEV_DEAD, 0);
+	mutex_unlock(&bdev->bd_holder_lock);
+}
+
+static const struct blk_holder_ops kacc_holder_ops = {
+	.mark_dead = kacc_bdev_mark_dead,
+};
+
 static struct block_device *kacc_bdev_open(struct kacc_dev *dev, dev_t devt,
 					   bool ro, void **handle)
 {
 	blk_mode_t mode = BLK_OPEN_READ | BLK_OPEN_EXCL |
 			  (ro ? 0 : BLK_OPEN_WRITE);
-	struct file *file = bdev_file_open_by_dev(devt, mode, dev, NULL);
+	struct file *file = bdev_file_open_by_dev(devt, mode, dev,
+						  &kacc_holder_ops);
 
 	if (IS_ERR(file))
 		return ERR_CAST(file);
@@ -67,6 +88,7 @@ static bool kacc_bdev_polls(struct block_device *bdev)
 	       bdev_nowait(bdev);
 }
 #else
+/* No holder operations before 6.5: a dead device shows as I/O errors. */
 static struct block_device *kacc_bdev_open(struct kacc_dev *dev, dev_t devt,
 					   bool ro, void **handle)
 {
@@ -193,6 +215,7 @@ long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg)
 	dev->ns.read_only = ro;
 	dev->bdev_flags = a.bdev_flags;
 	dev->bdev_nowait = bdev_nowait(bdev);
+	dev->bdev_dead = false;
 	ewma_poll_lat_init(&dev->poll_lat);
 	kacc_worker_unpark(dev);
 	return 0;

@@ -116,6 +116,7 @@ struct kacc_req {
 	blk_status_t bi_status;
 	bool polled;			/* REQ_POLLED | REQ_NOWAIT */
 	bool fenced;			/* waits for a range being unmapped */
+	bool logged;			/* its error went to QEMU (event.c) */
 	u8 again;			/* BLK_STS_AGAIN so far */
 	void *bounce;			/* data copied, not mapped */
 	unsigned int npins;
@@ -184,6 +185,18 @@ struct kacc_stats {
 		u64_stats_update_end(&(dev)->stats.syncp);	\
 	} while (0)
 
+/* Events for QEMU (event.c), under lock; any context but interrupts. */
+struct kacc_events {
+	spinlock_t lock;
+	u32 pending;			/* KVM_ACCEL_EVENT_* */
+	u64 db_error_qids;		/* bit qid - 1 */
+	u64 broken_qids;
+	u64 lost;			/* error records overwritten */
+	unsigned int head, count;	/* of ring[] */
+	struct kvm_accel_error ring[KVM_ACCEL_MAX_ERRORS];
+	struct eventfd_ctx __rcu *ctx;	/* IRQ index EVENT; dev->lock */
+};
+
 /* dev->wflags */
 enum {
 	KACC_DEV_KICK,		/* something to look at: do not sleep */
@@ -233,6 +246,9 @@ struct kacc_dev {
 	unsigned int nr_pins;
 	unsigned long drain_users;	/* users of draining pins; control reads */
 
+	struct kacc_events ev;
+	bool bdev_dead;			/* the block device went away */
+
 	struct kacc_stats stats;	/* worker */
 	atomic64_t kicks;		/* kick eventfd wake-ups */
 	struct kvm_accel_stats stats_base; /* at the last STATS_RESET; lock */
@@ -249,6 +265,17 @@ static inline struct kacc_dev *to_kacc(struct vfio_device *vdev)
 #else
 #define kacc_eventfd_signal(ctx)	eventfd_signal(ctx)
 #endif
+
+/* event.c */
+void kacc_events_init(struct kacc_dev *dev);
+void kacc_event(struct kacc_dev *dev, u32 event, u16 qid);
+void kacc_event_error(struct kacc_dev *dev, u16 sqid, u16 cid, u16 status,
+		      u64 lba);
+void kacc_events_forget_queues(struct kacc_dev *dev);
+void kacc_events_clear(struct kacc_dev *dev, bool eventfd_too);
+int kacc_events_set_irq(struct kacc_dev *dev, u32 flags, unsigned int count,
+			void *data);
+long kacc_ioctl_events(struct kacc_dev *dev, void __user *arg);
 
 /* mdev.c */
 int kacc_mdev_init(void);

@@ -37,6 +37,10 @@ static_assert(sizeof(struct kvm_accel_attach_bdev) == 40);
 static_assert(sizeof(struct kvm_accel_queue_pair) == 80);
 static_assert(sizeof(struct kvm_accel_queue_state) == 40);
 static_assert(sizeof(struct kvm_accel_stats) == 216);
+static_assert(sizeof(struct kvm_accel_error) == 24);
+static_assert(sizeof(struct kvm_accel_events) == 48);
+/* Queue bitmaps in struct kvm_accel_events are 64 bits. */
+static_assert(KACC_MAX_QUEUES <= 64);
 /* GET_STATS treats commands .. lat_hist[] as one array of counters. */
 static_assert(offsetof(struct kvm_accel_stats, commands) == 8);
 static_assert(KVM_ACCEL_IRQ_INDEX_MSIX == VFIO_PCI_MSIX_IRQ_INDEX);

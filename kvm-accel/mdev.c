@@ -52,6 +52,7 @@ static int kacc_init_dev(struct vfio_device *vdev)
 	if (!dev->dsm_ranges)
 		return -ENOMEM;
 	mutex_init(&dev->lock);
+	kacc_events_init(dev);
 	spin_lock_init(&dev->fence_lock);
 	INIT_LIST_HEAD(&dev->fences);
 	init_waitqueue_head(&dev->idle_wq);
@@ -90,6 +91,7 @@ static void kacc_reset_settings(struct kacc_dev *dev)
 	dev->wflags = 0;
 	ewma_poll_lat_init(&dev->poll_lat);
 	dev->poll_probe = 0;
+	kacc_events_clear(dev, false);
 }
 
 static int kacc_open_device(struct vfio_device *vdev)
@@ -121,6 +123,7 @@ static void kacc_close_device(struct vfio_device *vdev)
 	kacc_worker_stop(dev);
 	kacc_bdev_detach(dev);
 	kacc_vectors_clear(dev);
+	kacc_events_clear(dev, true);
 	mutex_unlock(&dev->lock);
 }
 
@@ -133,6 +136,7 @@ static long kacc_reset(struct kacc_dev *dev)
 	bitmap_zero(dev->nocoalesce, KACC_MAX_VECTORS);
 	dev->aggr_thr = 0;
 	dev->aggr_time = 0;
+	kacc_events_forget_queues(dev);
 	kacc_dev_resume(dev);
 	return 0;
 }
@@ -169,6 +173,9 @@ static long kacc_ioctl_irq_info(void __user *arg)
 		/* Vectors can be set one by one at any time: no NORESIZE. */
 		info.flags = VFIO_IRQ_INFO_EVENTFD;
 		info.count = KACC_MAX_VECTORS;
+	} else if (info.index == KVM_ACCEL_IRQ_INDEX_EVENT) {
+		info.flags = VFIO_IRQ_INFO_EVENTFD;
+		info.count = 1;
 	}
 	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 }
@@ -184,18 +191,24 @@ static long kacc_ioctl_set_irqs(struct kacc_dev *dev, void __user *arg)
 	if (copy_from_user(&hdr, arg, minsz))
 		return -EFAULT;
 	ret = vfio_set_irqs_validate_and_prepare(&hdr,
-			hdr.index == KVM_ACCEL_IRQ_INDEX_MSIX ?
-			KACC_MAX_VECTORS : 0, KVM_ACCEL_NUM_IRQS, &data_size);
+			hdr.index == KVM_ACCEL_IRQ_INDEX_MSIX ? KACC_MAX_VECTORS :
+			hdr.index == KVM_ACCEL_IRQ_INDEX_EVENT ? 1 : 0,
+			KVM_ACCEL_NUM_IRQS, &data_size);
 	if (ret)
 		return ret;
-	if (hdr.index != KVM_ACCEL_IRQ_INDEX_MSIX)
+	if (hdr.index != KVM_ACCEL_IRQ_INDEX_MSIX &&
+	    hdr.index != KVM_ACCEL_IRQ_INDEX_EVENT)
 		return -EINVAL;
 	if (data_size) {
 		data = memdup_user(arg + minsz, data_size);
 		if (IS_ERR(data))
 			return PTR_ERR(data);
 	}
-	ret = kacc_vectors_set(dev, hdr.flags, hdr.start, hdr.count, data);
+	if (hdr.index == KVM_ACCEL_IRQ_INDEX_EVENT)
+		ret = kacc_events_set_irq(dev, hdr.flags, hdr.count, data);
+	else
+		ret = kacc_vectors_set(dev, hdr.flags, hdr.start, hdr.count,
+				       data);
 	kfree(data);
 	return ret;
 }
@@ -216,7 +229,8 @@ static long kacc_ioctl_info(struct kacc_dev *dev, void __user *arg)
 	info.mdts = KACC_MAX_MDTS;
 	info.qp_flags = KVM_ACCEL_QP_IRQ_ENABLED | KVM_ACCEL_QP_SGL |
 			KVM_ACCEL_QP_QUIESCED;
-	info.bdev_flags = dev->bdev_flags;
+	info.bdev_flags = dev->bdev_flags |
+			  (READ_ONCE(dev->bdev_dead) ? KVM_ACCEL_BDEV_DEAD : 0);
 	info.lba_shift = dev->ns.lba_shift;
 	info.nsze = dev->ns.nsze;
 	info.nsid = dev->ns.nsid;
@@ -279,6 +293,9 @@ static long kacc_ioctl(struct vfio_device *vdev, unsigned int cmd,
 		break;
 	case KVM_ACCEL_GET_STATS:
 		ret = kacc_ioctl_stats(dev, uarg);
+		break;
+	case KVM_ACCEL_GET_EVENTS:
+		ret = kacc_ioctl_events(dev, uarg);
 		break;
 	default:
 		ret = -ENOTTY;

@@ -233,7 +233,15 @@ static void kacc_qp_db_error(struct kacc_dev *dev, struct kacc_qp *qp)
 {
 	set_bit(KACC_QP_DB_ERROR, &qp->flags);
 	kacc_stat_inc(dev, db_errors);
+	kacc_event(dev, KVM_ACCEL_EVENT_DB_ERROR, qp->qid);
 	pr_debug("queue %u: invalid doorbell value\n", qp->qid);
+}
+
+/* Stopped for good: QEMU hears of it, the guest gets nothing more. */
+static void kacc_qp_break(struct kacc_dev *dev, struct kacc_qp *qp)
+{
+	if (!test_and_set_bit(KACC_QP_BROKEN, &qp->flags))
+		kacc_event(dev, KVM_ACCEL_EVENT_BROKEN, qp->qid);
 }
 
 /* A bogus shadow value stays in memory: count it once, not every pass. */
@@ -295,8 +303,15 @@ static bool kacc_qp_post(struct kacc_dev *dev, struct kacc_qp *qp)
 			.cid = req->r.cid,
 			.status = req->status,
 		};
-		int ret = nac_cq_post(&qp->cq, &qp->mem, &cqe);
+		int ret;
 
+		/* Logged before the guest can see the CQE, and only once. */
+		if (req->status && !req->logged) {
+			kacc_event_error(dev, qp->qid, req->r.cid, req->status,
+					 req->r.slba);
+			req->logged = true;
+		}
+		ret = nac_cq_post(&qp->cq, &qp->mem, &cqe);
 		if (ret == -EBUSY) {
 			/* Full: have the guest ring the head doorbell. */
 			if (qp->cq.eventidx) {
@@ -334,7 +349,7 @@ static bool kacc_qp_fetch(struct kacc_dev *dev, struct kacc_qp *qp)
 
 		/* The ring is pinned: this cannot fail, but never trust it. */
 		if (nac_sq_fetch(&qp->sq, &qp->mem, &sqe)) {
-			set_bit(KACC_QP_BROKEN, &qp->flags);
+			kacc_qp_break(dev, qp);
 			break;
 		}
 		qp->nr_free--;
@@ -342,9 +357,11 @@ static bool kacc_qp_fetch(struct kacc_dev *dev, struct kacc_qp *qp)
 		n++;
 		req->start_ns = ktime_get_ns();
 		req->again = 0;
+		req->logged = false;
 		/* No namespace yet: the core would take NSID 0 for it. */
 		if (unlikely(!dev->ns.nsid)) {
 			req->r.cid = sqe.cid;
+			req->r.slba = 0;
 			req->status = NAC_SC_INVALID_NS | NAC_DNR;
 		} else {
 			req->status = nac_cmd_decode(&qp->ctrl, &dev->ns,
@@ -877,7 +894,7 @@ void kacc_qp_unmap(struct kacc_dev *dev, u64 iova, u64 len)
 		if (!hit)
 			continue;
 		pr_debug("queue %u: guest memory unmapped, stopping it\n", qid);
-		set_bit(KACC_QP_BROKEN, &qp->flags);
+		kacc_qp_break(dev, qp);
 		kacc_qp_drop_done(qp);
 		qp->irq_deadline = 0;
 		kacc_qp_unpin(dev, qp);

@@ -545,6 +545,8 @@ static uint16_t nvme_accel_get_log(NvmeAccelCtrl *n, const struct nac_sqe *sqe)
     trace_nvme_accel_get_log(lid, off, len, rae);
     switch (lid) {
     case NVME_LOG_ERROR_INFO:
+        /* Errors of commands the module completed, up to this moment. */
+        nvme_accel_kernel_poll_events(n);
         size = sizeof(n->error_log);
         buf = g_malloc0(size);
         qemu_mutex_lock(&n->log_lock);

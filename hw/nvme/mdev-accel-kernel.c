@@ -195,6 +195,91 @@ static bool nvme_accel_kernel_set_irqs(NvmeAccelCtrl *n, Error **errp)
     return true;
 }
 
+/*
+ * What the module saw and the guest must hear of: failed commands enter the
+ * Error Information log as they do in QEMU's datapath, invalid doorbell
+ * values raise the AER QEMU raises for its own, and a queue stopped for
+ * good (its memory went) or a block device gone is a controller fatal
+ * status, which the guest answers with a reset. Runs when the event
+ * eventfd fires, and before the Error Information log page is read (the
+ * module records an error before the guest can see its CQE).
+ */
+void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n)
+{
+    struct kvm_accel_error recs[KVM_ACCEL_MAX_ERRORS];
+    struct kvm_accel_events ev = {
+        .argsz = sizeof(ev),
+        .nr_errors = ARRAY_SIZE(recs),
+        .errors = (uintptr_t)recs,
+    };
+    int ret;
+
+    if (!n->kernel) {
+        return;
+    }
+    ret = nvme_accel_kioctl(n, KVM_ACCEL_GET_EVENTS, &ev);
+    if (ret) {
+        trace_nvme_accel_err_kernel(0, "events", ret);
+        return;
+    }
+    trace_nvme_accel_kernel_events(ev.events, ev.nr_errors, ev.lost_errors,
+                                   ev.db_error_qids, ev.broken_qids);
+    for (unsigned i = 0; i < ev.nr_errors; i++) {
+        nvme_accel_error_log(n, recs[i].sqid, recs[i].cid, recs[i].status,
+                             recs[i].lba);
+    }
+    if (ev.events & KVM_ACCEL_EVENT_DB_ERROR) {
+        NVME_ACCEL_GUEST_ERR(nvme_accel_err_kernel_db, "qids 0x%"PRIx64,
+                             (uint64_t)ev.db_error_qids);
+        nvme_accel_report_db_error(n, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+    }
+    if (ev.events & KVM_ACCEL_EVENT_BROKEN) {
+        nvme_accel_fatal(n, "kvm-accel stopped an I/O queue whose memory "
+                         "went away");
+    }
+    if (ev.events & KVM_ACCEL_EVENT_BDEV_DEAD) {
+        nvme_accel_fatal(n, "the host block device went away");
+    }
+}
+
+static void nvme_accel_kernel_events(EventNotifier *e)
+{
+    if (event_notifier_test_and_clear(e)) {
+        nvme_accel_kernel_poll_events(container_of(e, NvmeAccelCtrl,
+                                                   kevents));
+    }
+}
+
+/* The module's event eventfd, read in the main loop. */
+static bool nvme_accel_kernel_set_event(NvmeAccelCtrl *n, Error **errp)
+{
+    size_t argsz = sizeof(struct vfio_irq_set) + sizeof(int32_t);
+    g_autofree struct vfio_irq_set *set = g_malloc0(argsz);
+    int32_t fd;
+    int ret;
+
+    ret = event_notifier_init(&n->kevents, 0);
+    if (ret) {
+        error_setg_errno(errp, -ret, "kvm-accel: no event notifier");
+        return false;
+    }
+    fd = event_notifier_get_fd(&n->kevents);
+    set->argsz = argsz;
+    set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+    set->index = KVM_ACCEL_IRQ_INDEX_EVENT;
+    set->count = 1;
+    memcpy(&set->data, &fd, sizeof(fd));
+    ret = nvme_accel_kioctl(n, VFIO_DEVICE_SET_IRQS, set);
+    if (ret) {
+        error_setg_errno(errp, -ret, "kvm-accel: setting the event eventfd "
+                         "failed");
+        event_notifier_cleanup(&n->kevents);
+        return false;
+    }
+    event_notifier_set_handler(&n->kevents, nvme_accel_kernel_events);
+    return true;
+}
+
 bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp)
 {
     VFIODevice *vdev = &n->vdev;
@@ -213,7 +298,8 @@ bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp)
         return false;
     }
     if (!nvme_accel_kernel_handshake(n, errp) ||
-        !nvme_accel_kernel_set_irqs(n, errp)) {
+        !nvme_accel_kernel_set_irqs(n, errp) ||
+        !nvme_accel_kernel_set_event(n, errp)) {
         vfio_detach_device(vdev);
         g_free(vdev->name);
         vdev->name = NULL;
@@ -228,7 +314,9 @@ void nvme_accel_kernel_exit(NvmeAccelCtrl *n)
     if (!n->kernel) {
         return;
     }
+    event_notifier_set_handler(&n->kevents, NULL);
     vfio_detach_device(&n->vdev);
+    event_notifier_cleanup(&n->kevents);
     g_free(n->vdev.name);
     n->vdev.name = NULL;
     n->kernel = false;

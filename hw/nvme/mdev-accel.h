@@ -200,6 +200,7 @@ struct NvmeAccelCtrl {
     bool            kernel;     /* the module is attached */
     bool            kernel_wanted;  /* new I/O queue pairs go there */
     struct kvm_accel_info kinfo;
+    EventNotifier   kevents;    /* the module's event eventfd */
 
     MemoryRegion    bar0;
     MemoryRegion    iomem;
@@ -309,6 +310,7 @@ void nvme_accel_kernel_destroy(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_kernel_doorbell(NvmeAccelCtrl *n, uint16_t qid, bool cq,
                                 uint32_t val);
 void nvme_accel_kernel_coalescing(NvmeAccelCtrl *n);
+void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n);
 bool nvme_accel_kernel_stats(NvmeAccelCtrl *n, struct kvm_accel_stats *st);
 void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel);
 bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq);

@@ -23,6 +23,18 @@ dd if=/dev/zero of=/tmp/disk.img bs=1M count=16 2>/dev/null
 loop=$(losetup -f)
 losetup "$loop" /tmp/disk.img && ok "loop device $loop" || { notok "losetup"; exit 1; }
 
+# A null_blk the bdev-dead qtest powers off under the module.
+d=/sys/kernel/config/nullb/kaccdead
+if modprobe configfs && mount -t configfs none /sys/kernel/config &&
+   modprobe null_blk nr_devices=0 && mkdir $d &&
+   echo 1 > $d/memory_backed && echo 16 > $d/size && echo 1 > $d/power &&
+   [ -b /dev/kaccdead ]; then
+    ok "configfs null_blk /dev/kaccdead"
+    export NVME_ACCEL_TEST_DEAD=/dev/kaccdead
+else
+    notok "configfs null_blk /dev/kaccdead"
+fi
+
 export NVME_ACCEL_TEST_SYSFSDEV=/sys/bus/mdev/devices/$uuid
 export NVME_ACCEL_TEST_BDEV=$loop
 QEMU_BIN=$1 QTEST_BIN=$2

@@ -30,7 +30,7 @@ out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 vmrc=0
 QEMU=$qemu bash "$repo/scripts/vm-run.sh" ${verbose[@]+"${verbose[@]}"} \
-    --timeout 900 --mem 3G --smp 2 --module "$ko" \
+    --timeout 900 --mem 3G --smp 2 --module "$ko" --kmod configfs \
     --bin "$qemu" --bin "$qtest" \
     --file "$build/qemu-bundle:$build/qemu-bundle" \
     --file "$build/pc-bios/optionrom:$build/pc-bios/optionrom" \

@@ -12,13 +12,15 @@
  * the CQEs and the data.
  *
  *   kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV]
- *             [--wc DEV] [--polled DEV] [--tap-start N] [--no-plan]
+ *             [--wc DEV] [--polled DEV] [--dead DEV] [--tap-start N]
+ *             [--no-plan]
  *       functional, error and fault tests (TAP on stdout; numbering from
  *       N + 1, no "1..n" plan line with --no-plan); --slow names a device
  *       whose every I/O takes a second (the unmap tests: a slow peer,
  *       unmaps wait only for I/O into their range), --wc one with poll
  *       queues and a write cache (the freeze test), --polled a slow
- *       device with a poll queue (adaptive polling)
+ *       device with a poll queue (adaptive polling), --dead a configfs
+ *       null_blk the event test powers off
  *   kacc-test --bench DEV [--seconds N] [--poll]
  *       4K random reads at QD1 and QD32 for N seconds each (default 5),
  *       waiting on the interrupt eventfd, or with --poll spinning on the
@@ -2286,6 +2288,175 @@ next:
 	}
 }
 
+static int set_event_fd(int fd, int32_t efd)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (void *)buf;
+
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = KVM_ACCEL_IRQ_INDEX_EVENT;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(efd));
+	return ioctl(fd, VFIO_DEVICE_SET_IRQS, set);
+}
+
+static int get_events(int fd, struct kvm_accel_events *e,
+		      struct kvm_accel_error *recs, unsigned int room)
+{
+	memset(e, 0, sizeof(*e));
+	e->argsz = sizeof(*e);
+	e->nr_errors = room;
+	e->errors = (uintptr_t)recs;
+	return ioctl(fd, KVM_ACCEL_GET_EVENTS, e);
+}
+
+/* The event eventfd's count (0 if it did not fire), reset. */
+static uint64_t event_fired(int efd, int timeout_ms)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	uint64_t n = 0;
+
+	if (poll(&p, 1, timeout_ms) == 1 && read(efd, &n, sizeof(n)) != 8)
+		n = 0;
+	return n;
+}
+
+/*
+ * What only the module sees reaches QEMU through the event channel: failed
+ * commands (Error Information log entries), invalid doorbell values, queues
+ * stopped because their memory went, and the block device going away
+ * (null_blk @dead, powered off through configfs @dead_cfg).
+ */
+static void test_events(const char *dead)
+{
+	char dead_cfg[PATH_MAX];
+	struct kvm_accel_error recs[KVM_ACCEL_MAX_ERRORS + 1];
+	struct vfio_irq_info ii = { .argsz = sizeof(ii) };
+	struct kvm_accel_info info = { .argsz = sizeof(info) };
+	struct kvm_accel_events e;
+	struct vdev dv;
+	struct tq q, qb;
+	struct nac_sqe sqe;
+	uint64_t buf = galloc(PAGE, PAGE);
+	unsigned int i, match;
+	uint16_t cid, st;
+	int irq, efd;
+
+	/* A configfs null_blk: its directory has the device's name. */
+	snprintf(dead_cfg, sizeof(dead_cfg), "/sys/kernel/config/nullb/%s/power",
+		 strrchr(dead, '/') + 1);
+	if (!ok(mdev_create(&dv) == 0 && group_open(&dv) == 0 &&
+		device_open(&dv) == 0, "an mdev on %s", dead))
+		return;
+	irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ii.index = KVM_ACCEL_IRQ_INDEX_EVENT;
+	ok(ioctl(dv.fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) == 0 && ii.count == 1 &&
+	   (ii.flags & VFIO_IRQ_INFO_EVENTFD),
+	   "IRQ index %u: one eventfd, for events", ii.index);
+	tq_init(&q, dv.fd, 1, 16, 16, TQ_SHADOW, 0, irq, 0);
+	if (!ok(attach(dv.fd, dead, 0, NULL) == 0 &&
+		set_irqs(dv.fd, 0, 1, &irq) == 0 && set_event_fd(dv.fd, efd) == 0 &&
+		tq_create(&q) == 0, "attached, event eventfd set, a queue pair"))
+		goto out;
+	/* Nothing pending: nothing is written through the records pointer. */
+	succeeds(get_events(dv.fd, &e, (void *)8, 1),
+		 "GET_EVENTS with nothing pending");
+	ok(!e.events && !e.nr_errors && !e.lost_errors,
+	   "... says nothing (events 0x%x)", e.events);
+
+	/* A failed command: one record, one signal. */
+	st = io(&q, NAC_CMD_READ, 1u << 30, 1, buf);
+	cid = q.cid - 1;
+	ok(st == (NAC_SC_LBA_RANGE | NAC_DNR), "a read past the end fails (%s)",
+	   sc_name(st));
+	ok(event_fired(efd, TIMEOUT_MS) == 1, "the event eventfd fired");
+	succeeds(get_events(dv.fd, &e, recs, 4), "GET_EVENTS");
+	ok(e.events == KVM_ACCEL_EVENT_IO_ERROR && e.nr_errors == 1 &&
+	   !e.lost_errors && recs[0].sqid == 1 && recs[0].cid == cid &&
+	   recs[0].status == (NAC_SC_LBA_RANGE | NAC_DNR) &&
+	   recs[0].lba == 1u << 30 && recs[0].nsid == 1,
+	   "one error record: sqid %u cid %u (want %u) status 0x%x lba 0x%llx nsid %u",
+	   recs[0].sqid, recs[0].cid, cid, recs[0].status,
+	   (unsigned long long)recs[0].lba, recs[0].nsid);
+
+	/* More failures than records kept: the newest stay, the rest count. */
+	for (i = 0; i < KVM_ACCEL_MAX_ERRORS + 36; i++)
+		io(&q, NAC_CMD_READ, 1u << 30, 1, buf);
+	ok(event_fired(efd, TIMEOUT_MS) == 1,
+	   "%u more failures signal once", KVM_ACCEL_MAX_ERRORS + 36);
+	succeeds(get_events(dv.fd, &e, recs, KVM_ACCEL_MAX_ERRORS + 1),
+		 "GET_EVENTS");
+	for (i = match = 0; i < e.nr_errors; i++)
+		match += recs[i].cid == (uint16_t)(q.cid - e.nr_errors + i);
+	ok(e.nr_errors == KVM_ACCEL_MAX_ERRORS && e.lost_errors == 36 &&
+	   match == e.nr_errors,
+	   "the newest %u records, oldest first (%u in order), %llu lost",
+	   e.nr_errors, match, (unsigned long long)e.lost_errors);
+	for (i = 0; i < 5; i++)
+		io(&q, NAC_CMD_READ, 1u << 30, 1, buf);
+	succeeds(get_events(dv.fd, &e, recs, 2), "GET_EVENTS with room for 2");
+	ok(e.nr_errors == 2 && e.lost_errors == 3,
+	   "2 records, the other 3 lost (%u, %llu)", e.nr_errors,
+	   (unsigned long long)e.lost_errors);
+	event_fired(efd, 0);
+
+	/* An invalid shadow doorbell value. */
+	*q.sq_db = 5000;
+	tq_kick(&q);
+	ok(event_fired(efd, TIMEOUT_MS) == 1,
+	   "an invalid shadow SQ tail fires the eventfd");
+	succeeds(get_events(dv.fd, &e, recs, 4), "GET_EVENTS");
+	ok((e.events & KVM_ACCEL_EVENT_DB_ERROR) && e.db_error_qids == 1,
+	   "DB_ERROR for queue 1 (events 0x%x, qids 0x%llx)", e.events,
+	   (unsigned long long)e.db_error_qids);
+	*q.sq_db = q.sq_tail;
+
+	/* A queue whose rings go with an unmap. */
+	tq_init(&qb, dv.fd, 5, 16, 16, TQ_SHADOW, 0, irq, RAM_B);
+	succeeds(tq_create(&qb), "queue 5 with its rings in region B");
+	succeeds(dma_unmap(RAM_B, RAM_B_SIZE), "unmap region B");
+	ok(event_fired(efd, TIMEOUT_MS) == 1, "the eventfd fired");
+	succeeds(get_events(dv.fd, &e, recs, 4), "GET_EVENTS");
+	ok(e.events == KVM_ACCEL_EVENT_BROKEN && e.broken_qids == 1u << 4,
+	   "BROKEN for queue 5 (events 0x%x, qids 0x%llx)", e.events,
+	   (unsigned long long)e.broken_qids);
+	tq_destroy(&qb);
+	succeeds(dma_map(RAM_B, ram_b, RAM_B_SIZE, true), "map region B again");
+
+	/* The block device goes away. */
+	succeeds(write_file(dead_cfg, "0"), "power the null_blk device off");
+	ok(event_fired(efd, TIMEOUT_MS) == 1, "the eventfd fired");
+	succeeds(get_events(dv.fd, &e, recs, 4), "GET_EVENTS");
+	ok(e.events & KVM_ACCEL_EVENT_BDEV_DEAD,
+	   "BDEV_DEAD (events 0x%x)", e.events);
+	succeeds(ioctl(dv.fd, KVM_ACCEL_GET_INFO, &info), "GET_INFO");
+	ok(info.bdev_flags & KVM_ACCEL_BDEV_DEAD, "bdev_flags say so (0x%x)",
+	   info.bdev_flags);
+	sqe_rw(&sqe, NAC_CMD_READ, 0, 1);
+	sqe.dptr1 = buf;
+	st = tq_cmd(&q, &sqe);
+	ok(st != 0, "I/O to it fails (%s)", sc_name(st));
+
+	/* Argument checks. */
+	e.argsz = 16;
+	fails(ioctl(dv.fd, KVM_ACCEL_GET_EVENTS, &e), EINVAL,
+	      "GET_EVENTS with a short argsz");
+	get_events(dv.fd, &e, recs, 1);
+	e.flags = 1;
+	fails(ioctl(dv.fd, KVM_ACCEL_GET_EVENTS, &e), EINVAL,
+	      "GET_EVENTS with unknown flags");
+	tq_destroy(&q);
+out:
+	close(dv.fd);
+	close(dv.group);
+	close(irq);
+	close(efd);
+	succeeds(mdev_remove(&dv), "remove that mdev");
+}
+
 /*
  * The owner closes the device with writes in flight on a loop device, whose
  * completions run in process context (its workers): close waits for them,
@@ -2877,7 +3048,7 @@ int main(int argc, char **argv)
 {
 	const char *nullb = "/dev/nullb0", *nullb2 = "/dev/nullb1";
 	const char *loop = "/dev/loop0", *bench_dev = NULL, *slow = NULL;
-	const char *wc = NULL, *polled = NULL;
+	const char *wc = NULL, *polled = NULL, *dead = NULL;
 	int i, seconds = 5;
 	bool plan = true, spin = false;
 
@@ -2894,6 +3065,8 @@ int main(int argc, char **argv)
 			wc = argv[++i];
 		else if (!strcmp(argv[i], "--polled") && i + 1 < argc)
 			polled = argv[++i];
+		else if (!strcmp(argv[i], "--dead") && i + 1 < argc)
+			dead = argv[++i];
 		else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
 			bench_dev = argv[++i];
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
@@ -2905,7 +3078,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--poll"))
 			spin = true;
 		else {
-			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV] [--wc DEV] [--polled DEV] [--tap-start N] [--no-plan]\n"
+			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV] [--wc DEV] [--polled DEV] [--dead DEV] [--tap-start N] [--no-plan]\n"
 				"       kacc-test --bench DEV [--seconds N] [--poll]\n");
 			return 2;
 		}
@@ -2934,6 +3107,8 @@ int main(int argc, char **argv)
 		test_freeze(wc);
 	if (polled)
 		test_poll_cpu(polled, nullb2);
+	if (dead)
+		test_events(dead);
 	test_stats();
 	test_loop(loop, nullb);
 	test_unprivileged(nullb2);

@@ -73,6 +73,10 @@ slow= wc=
 check "a slow null_blk through configfs (1 s per I/O)" \
 	cfg_nullb slow kaccslow poll_queues=0 irqmode=2 \
 	completion_nsec=1000000000 memory_backed=1
+# For the event test, which powers it off under the module.
+dead=
+check "a null_blk to remove under the module" \
+	cfg_nullb dead kaccdead memory_backed=1
 # For the freeze test: poll queues and a volatile write cache, so that
 # flushes enter the queue.
 check "a null_blk with poll queues and a write cache" \
@@ -94,7 +98,7 @@ check "its mdev parent is registered" \
 	test -e /sys/class/mdev_bus/kvm-accel/mdev_supported_types/kvm-accel-nvme/create
 
 kacc-test --tap-start "$n" --no-plan ${slow:+--slow "$slow"} ${wc:+--wc "$wc"} \
-	${polled:+--polled "$polled"} > /tmp/kacc.out 2>&1
+	${polled:+--polled "$polled"} ${dead:+--dead "$dead"} > /tmp/kacc.out 2>&1
 rc=$?
 cat /tmp/kacc.out
 n=$((n + $(grep -c '^\(not \)\{0,1\}ok ' /tmp/kacc.out)))

@@ -1050,17 +1050,28 @@ static void test_io_errors(void)
     c.flags = 1;
     g_assert_cmphex(run(&t, 1, &c).status, ==, NVME_INVALID_FIELD | NVME_DNR);
 
-    /* The errors are in the error log, newest first. */
+    /*
+     * The 13 errors are in the error log, newest first, in kernel mode too
+     * (the module reports every failed command): entry 0 is the fused
+     * Compare, entry 12 the read one past the end. Error count, SQ ID,
+     * status and LBA at offsets 0, 8, 12 and 16.
+     */
     c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
     c.dptr.prp1 = cpu_to_le64(buf);
-    c.cdw10 = cpu_to_le32(NVME_LOG_ERROR_INFO | (64 / 4 - 1) << 16);
+    c.cdw10 = cpu_to_le32(NVME_LOG_ERROR_INFO | (13 * 64 / 4 - 1) << 16);
     g_assert_cmphex(admin(&t, &c, &result), ==, 0);
-    if (!kernel_sysfsdev) {
-        /* The module counts its errors (kernel-stats) but keeps no log. */
-        g_assert_cmphex(qtest_readw(t.qts, buf + 12) >> 1, ==,
-                        NVME_INVALID_FIELD | NVME_DNR);
-        g_assert_cmpuint(qtest_readw(t.qts, buf + 8), ==, 1);
+    g_assert_cmphex(qtest_readw(t.qts, buf + 12) >> 1, ==,
+                    NVME_INVALID_FIELD | NVME_DNR);
+    g_assert_cmpuint(qtest_readw(t.qts, buf + 8), ==, 1);
+    for (int i = 1; i < 13; i++) {
+        g_assert_cmpuint(qtest_readq(t.qts, buf + (i - 1) * 64), ==,
+                         qtest_readq(t.qts, buf + i * 64) + 1);
     }
+    g_assert_cmphex(qtest_readw(t.qts, buf + 12 * 64 + 12) >> 1, ==,
+                    NVME_LBA_RANGE | NVME_DNR);
+    g_assert_cmpuint(qtest_readq(t.qts, buf + 12 * 64 + 16), ==,
+                     DISK_SIZE / 512);
+    g_assert_cmpuint(qtest_readq(t.qts, buf + 10 * 64 + 16), ==, UINT64_MAX);
     /* And the queue still works. */
     check_rw(&t, 1, 0, 8, 0, 1);
     nvme_stop(&t);
@@ -1737,6 +1748,77 @@ static void test_kernel_fdset(void)
     nvme_stop(&t);
 }
 
+/*
+ * A CQ head doorbell that frees no posted entry: Invalid Doorbell Write
+ * Value. In kernel mode the module's worker is what applies the value and
+ * sees it; QEMU raises the AER from the module's event.
+ */
+static void test_cq_head_aer(void)
+{
+    NvmeTest t;
+    NvmeCmd c;
+    uint16_t aer;
+    Cqe cqe;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+    aer = submit(&t, 0, &c, true);
+    cq_doorbell(&t, 1, 5);
+    cqe = reap(&t, 0, true);
+    g_assert_cmpuint(cqe.cid, ==, aer);
+    g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_ERROR);
+    g_assert_cmphex((cqe.result >> 8) & 0xff, ==,
+                    NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+    g_assert_cmphex(cqe.result >> 16, ==, NVME_LOG_ERROR_INFO);
+    nvme_stop(&t);
+}
+
+/*
+ * The host block device goes away under the module (a configfs null_blk,
+ * NVME_ACCEL_TEST_DEAD, powered off): the controller reports a fatal
+ * status (kernel mode only).
+ */
+static void test_kernel_bdev_dead(void)
+{
+    const char *dev = getenv("NVME_ACCEL_TEST_DEAD");
+    g_autofree char *power = NULL;
+    NvmeTest t;
+    int fd, i;
+
+    if (!kernel_sysfsdev || !dev) {
+        g_test_skip("needs the kvm-accel module and NVME_ACCEL_TEST_DEAD "
+                    "(tests/accel/run.sh)");
+        return;
+    }
+    power = g_strdup_printf("/sys/kernel/config/nullb/%s/power",
+                            strrchr(dev, '/') + 1);
+    memset(&t, 0, sizeof(t));
+    t.disk = g_strdup(kernel_bdev);         /* nothing for nvme_stop() */
+    t.qts = qtest_initf("-machine q35 -m 512M -nodefaults "
+                        "-drive id=d0,if=none,format=raw,file=%s "
+                        "-device nvme-accel,addr=04.0,drive=d0,serial=acc0,"
+                        "accel=kernel,sysfsdev=%s", dev, kernel_sysfsdev);
+    nvme_start_pci(&t);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    check_rw(&t, 1, 0, 8, 0, 5);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED, ==, 0);
+    fd = open(power, O_WRONLY);
+    g_assert(fd >= 0);
+    g_assert_cmpint(write(fd, "0", 1), ==, 1);
+    close(fd);
+    for (i = 0; i < 500; i++) {
+        if (reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED) {
+            break;
+        }
+        g_usleep(10000);
+    }
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED, !=, 0);
+    nvme_stop(&t);
+}
+
 /* Hot-unplug with queues live and I/O in flight; then plug another. */
 static void test_hotplug_unplug(void)
 {
@@ -1915,6 +1997,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/deep-queue", test_deep_queue);
     qtest_add_func("/nvme-accel/kernel-switch", test_kernel_switch);
     qtest_add_func("/nvme-accel/kernel-fdset", test_kernel_fdset);
+    qtest_add_func("/nvme-accel/cq-head-aer", test_cq_head_aer);
+    qtest_add_func("/nvme-accel/kernel-bdev-dead", test_kernel_bdev_dead);
 
     return g_test_run();
 }

@@ -25,6 +25,12 @@
  * keeps ours clear of future VFIO numbers. Like VFIO, _IO() is used with
  * the size carried in argsz.
  *
+ * Events for QEMU (errors the guest must hear of: invalid doorbell values
+ * the module saw, commands that completed with an error, queues stopped for
+ * good, a block device that went away) are signalled on the eventfd of
+ * VFIO IRQ index KVM_ACCEL_IRQ_INDEX_EVENT (one, set like an MSI-X vector)
+ * when the first one is pending, and read with KVM_ACCEL_GET_EVENTS.
+ *
  * Interrupts use the standard VFIO_DEVICE_GET_IRQ_INFO / VFIO_DEVICE_SET_IRQS
  * with the index KVM_ACCEL_IRQ_INDEX_MSIX, whose semantics are those of
  * VFIO_PCI_MSIX_IRQ_INDEX on a vfio-pci device: one eventfd per MSI-X
@@ -38,9 +44,9 @@
  *
  * The standard device ioctls: VFIO_DEVICE_GET_INFO reports no regions,
  * KVM_ACCEL_NUM_IRQS interrupt indexes and VFIO_DEVICE_FLAGS_RESET;
- * VFIO_DEVICE_RESET destroys every queue pair (as a controller reset does)
- * and clears the coalescing settings, while the attached block device and
- * the vector eventfds stay. Closing the device fd undoes everything: it
+ * VFIO_DEVICE_RESET destroys every queue pair (as a controller reset does),
+ * clears the coalescing settings and the pending events about queues, while
+ * the attached block device, the eventfds and pending error records stay. Closing the device fd undoes everything: it
  * waits for the bios in flight, unpins all guest memory and releases the
  * block device.
  *
@@ -61,8 +67,11 @@
 #include <linux/ioctl.h>
 #include <linux/vfio.h>
 
-/* 2: ATTACH_BDEV takes an open fd instead of a path. */
-#define KVM_ACCEL_ABI_VERSION		2
+/*
+ * 2: ATTACH_BDEV takes an open fd instead of a path.
+ * 3: the event channel (KVM_ACCEL_IRQ_INDEX_EVENT, KVM_ACCEL_GET_EVENTS).
+ */
+#define KVM_ACCEL_ABI_VERSION		3
 
 /* mdev_supported_types/<type>/device_api of the mdev type. */
 #define KVM_ACCEL_DEVICE_API		"kvm-accel"
@@ -71,7 +80,8 @@
 #define KVM_ACCEL_IRQ_INDEX_INTX	0	/* count 0: not supported */
 #define KVM_ACCEL_IRQ_INDEX_MSI		1	/* count 0: not supported */
 #define KVM_ACCEL_IRQ_INDEX_MSIX	2	/* == VFIO_PCI_MSIX_IRQ_INDEX */
-#define KVM_ACCEL_NUM_IRQS		3
+#define KVM_ACCEL_IRQ_INDEX_EVENT	3	/* count 1: KVM_ACCEL_GET_EVENTS */
+#define KVM_ACCEL_NUM_IRQS		4
 
 #define KVM_ACCEL_IOCTL_BASE		(VFIO_BASE + 60)
 
@@ -105,6 +115,7 @@ struct kvm_accel_info {
 #define KVM_ACCEL_BDEV_DISCARD		(1u << 3)	/* DSM deallocate */
 #define KVM_ACCEL_BDEV_WRITE_ZEROES	(1u << 4)	/* offloaded, else emulated */
 #define KVM_ACCEL_BDEV_WRITE_CACHE	(1u << 5)	/* Flush reaches media */
+#define KVM_ACCEL_BDEV_DEAD		(1u << 6)	/* went away (GET_INFO) */
 
 #define KVM_ACCEL_GET_INFO	_IO(VFIO_TYPE, KVM_ACCEL_IOCTL_BASE + 0)
 
@@ -336,5 +347,52 @@ struct kvm_accel_doorbell {
 #define KVM_ACCEL_DB_CQ_HEAD	(1u << 0)
 
 #define KVM_ACCEL_DOORBELL	_IO(VFIO_TYPE, KVM_ACCEL_IOCTL_BASE + 9)
+
+/**
+ * KVM_ACCEL_GET_EVENTS - _IO(VFIO_TYPE, VFIO_BASE + 70),
+ *			  struct kvm_accel_events
+ *
+ * Take the events pending since the last call (the event eventfd fires
+ * again for the next one). @events: KVM_ACCEL_EVENT_* bits; @db_error_qids
+ * and @broken_qids: bit (qid - 1) for each queue pair concerned. @errors
+ * points to room for @nr_errors struct kvm_accel_error records, one per
+ * command that completed with an error status, oldest first; on return
+ * @nr_errors says how many were written and @lost_errors how many the
+ * module could not keep (it keeps KVM_ACCEL_MAX_ERRORS) or did not fit.
+ * flags: in, must be 0.
+ */
+struct kvm_accel_error {
+	__u16 sqid;
+	__u16 cid;
+	__u16 status;		/* status field of the CQE, without the phase */
+	__u16 pad;
+	__u32 nsid;
+	__u32 pad2;
+	__u64 lba;		/* first LBA of a read/write/compare, else 0 */
+};
+
+struct kvm_accel_events {
+	__u32 argsz;
+	__u32 flags;
+	__u32 events;		/* out: KVM_ACCEL_EVENT_* */
+	__u32 nr_errors;	/* in: room in @errors; out: records written */
+	__u64 errors;		/* in: user pointer to kvm_accel_error[] */
+	__u64 lost_errors;	/* out */
+	__u64 db_error_qids;	/* out */
+	__u64 broken_qids;	/* out */
+};
+
+#define KVM_ACCEL_MAX_ERRORS		64
+
+/* An invalid doorbell value was seen: Invalid Doorbell Write Value AER. */
+#define KVM_ACCEL_EVENT_DB_ERROR	(1u << 0)
+/* A queue pair stopped for good (its memory was unmapped; destroy it). */
+#define KVM_ACCEL_EVENT_BROKEN		(1u << 1)
+/* Commands completed with an error: records in @errors. */
+#define KVM_ACCEL_EVENT_IO_ERROR	(1u << 2)
+/* The block device went away (removed or its media gone). */
+#define KVM_ACCEL_EVENT_BDEV_DEAD	(1u << 3)
+
+#define KVM_ACCEL_GET_EVENTS	_IO(VFIO_TYPE, KVM_ACCEL_IOCTL_BASE + 10)
 
 #endif /* _UAPI_LINUX_KVM_ACCEL_H */
