@@ -317,8 +317,11 @@ static void kacc_req_release(struct kacc_dev *dev, struct kacc_req *req)
 {
 	while (req->npins)
 		kacc_pin_put(dev, req->pins[--req->npins]);
-	kvfree(req->bounce);
-	req->bounce = NULL;
+	if (req->bounce) {
+		dev->bounce_bytes -= req->bounce_len;
+		kvfree(req->bounce);
+		req->bounce = NULL;
+	}
 	kfree(req->ranges);
 	req->ranges = NULL;
 }
@@ -459,12 +462,22 @@ static bool kacc_submit_rw(struct kacc_dev *dev, struct kacc_req *req)
 	if (req->r.op != NAC_OP_COMPARE)
 		npages = kacc_direct_pages(dev, req);
 	if (!npages) {
-		req->bounce = kvmalloc(round_up(req->r.len, PAGE_SIZE),
-				       GFP_NOIO);
+		size_t len = round_up(req->r.len, PAGE_SIZE);
+
+		/* Bounded per device; one always fits. Completions wake us. */
+		if (dev->bounce_bytes &&
+		    dev->bounce_bytes + len > KACC_BOUNCE_MAX) {
+			req->waiting = true;
+			list_add_tail(&req->node, &qp->retry);
+			return true;
+		}
+		req->bounce = kvmalloc(len, GFP_NOIO | __GFP_ACCOUNT);
 		if (!req->bounce) {
 			req->status = NAC_SC_INTERNAL;
 			return false;
 		}
+		req->bounce_len = len;
+		dev->bounce_bytes += len;
 		if (write && nac_sg_read(&qp->mem, req->r.sg, req->r.nsg,
 					 req->bounce, req->r.len)) {
 			req->status = NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
@@ -527,7 +540,7 @@ static bool kacc_submit_discard(struct kacc_dev *dev, struct kacc_req *req)
 	/* r.ranges is decode scratch the next DSM command overwrites. */
 	req->ranges = kmemdup(req->r.ranges,
 			      req->r.nr_ranges * sizeof(*req->ranges),
-			      GFP_NOIO);
+			      GFP_NOIO | __GFP_ACCOUNT);
 	if (!req->ranges) {
 		req->status = NAC_SC_INTERNAL;
 		return false;
@@ -535,14 +548,19 @@ static bool kacc_submit_discard(struct kacc_dev *dev, struct kacc_req *req)
 	return kacc_submit_blocking(dev, req);
 }
 
-/* kacc_wq: what the worker may not do because it sleeps. */
+/*
+ * kacc_wq: what the worker may not do because it sleeps; charged to the
+ * device's owner like the worker's own work.
+ */
 static void kacc_blocking_work(struct work_struct *work)
 {
 	struct kacc_req *req = container_of(work, struct kacc_req, work);
 	struct kacc_dev *dev = req->qp->dev;
+	struct mem_cgroup *old;
 	int ret = 0;
 	u32 i;
 
+	kacc_owner_enter(dev, &old);
 	switch (req->r.op) {
 	case NAC_OP_DISCARD:
 		for (i = 0; i < req->r.nr_ranges && !ret; i++)
@@ -570,8 +588,10 @@ static void kacc_blocking_work(struct work_struct *work)
 	default:
 		/* A bio the worker built; the request is not ours after this. */
 		submit_bio(req->bio);
+		kacc_owner_leave(old);
 		return;
 	}
+	kacc_owner_leave(old);
 	kacc_req_done(req, errno_to_blk_status(ret));
 }
 
@@ -616,7 +636,7 @@ bool kacc_bdev_submit(struct kacc_dev *dev, struct kacc_req *req)
 /* Compare: the device's data (bounce) against the guest's buffer. */
 static u16 kacc_compare(struct kacc_req *req)
 {
-	void *host = kvmalloc(req->r.len, GFP_NOIO);
+	void *host = kvmalloc(req->r.len, GFP_NOIO | __GFP_ACCOUNT);
 	u16 status = NAC_SC_SUCCESS;
 
 	if (!host)

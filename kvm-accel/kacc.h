@@ -3,10 +3,12 @@
  * kvm-accel internals.
  *
  * One struct kacc_dev per mediated device. While its VFIO device fd is open
- * it has one worker kthread that runs every queue pair (queue.c): it fetches
- * and decodes SQEs with the shared datapath core, submits bios on pinned
- * guest pages (bdev.c), and posts CQEs and signals interrupt eventfds when
- * the bios complete. Guest memory is reached through VFIO (mem.c).
+ * it has one worker kthread that runs every queue pair (queue.c): it
+ * fetches and decodes SQEs with the shared datapath core, submits bios on
+ * pinned guest pages (bdev.c), and posts CQEs and signals interrupt
+ * eventfds when the bios complete. Guest memory is reached through VFIO
+ * (mem.c). The worker runs in the opener's cgroups, and what it and
+ * kacc_wq allocate and submit for the guest is charged to the opener.
  *
  * Locking and ownership:
  *  - dev->lock (mutex) serialises the control path: ioctls, dma_unmap,
@@ -27,6 +29,7 @@
 #include <linux/blk_types.h>
 #include <linux/hashtable.h>
 #include <linux/llist.h>
+#include <linux/memcontrol.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/rcupdate_wait.h>
@@ -48,6 +51,11 @@
 #define KACC_REQ_PAGES		((KACC_MAX_MDTS >> PAGE_SHIFT) + 2)
 /* SQEs fetched from one queue before the worker turns to the next. */
 #define KACC_QP_BUDGET		32
+/*
+ * Bounce buffers in flight per device: a guest that makes every command
+ * bounce (unaligned buffers) gets this much and waits for the rest.
+ */
+#define KACC_BOUNCE_MAX		(16u << 20)
 /* On a device too slow to poll, one read or write in this many is polled. */
 #define KACC_POLL_PROBE		16
 /* Time from fetch to reap of polled bios: a moving average, 1/8 weight. */
@@ -117,8 +125,10 @@ struct kacc_req {
 	bool polled;			/* REQ_POLLED | REQ_NOWAIT */
 	bool fenced;			/* waits for a range being unmapped */
 	bool logged;			/* its error went to QEMU (event.c) */
+	bool waiting;			/* for bounce space (KACC_BOUNCE_MAX) */
 	u8 again;			/* BLK_STS_AGAIN so far */
 	void *bounce;			/* data copied, not mapped */
+	size_t bounce_len;
 	unsigned int npins;
 	struct kacc_pin *pins[KACC_REQ_PAGES];
 };
@@ -212,6 +222,15 @@ struct kacc_dev {
 	wait_queue_head_t idle_wq;	/* control path waits for the worker */
 	unsigned int nr_io;		/* worker; control reads it */
 	unsigned int nr_fenced;		/* worker: requests with ->fenced */
+	size_t bounce_bytes;		/* worker: bounce buffers in flight */
+
+	/*
+	 * The owner's (the opener's) memory and I/O cgroups, held while the
+	 * device is open: what the worker and kacc_wq allocate and submit
+	 * for the guest is charged there, as if the owner did it.
+	 */
+	struct mem_cgroup *owner_memcg;
+	struct cgroup_subsys_state *owner_blkcg;
 
 	struct llist_head completed;	/* bios done, from bi_end_io */
 	struct list_head polled;	/* REQ_POLLED bios in flight */
@@ -279,6 +298,8 @@ long kacc_ioctl_events(struct kacc_dev *dev, void __user *arg);
 
 /* mdev.c */
 int kacc_mdev_init(void);
+void kacc_owner_enter(struct kacc_dev *dev, struct mem_cgroup **old);
+void kacc_owner_leave(struct mem_cgroup *old);
 void kacc_mdev_exit(void);
 
 /* mem.c */

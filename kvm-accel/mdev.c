@@ -17,9 +17,12 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cgroup.h>
 #include <linux/device.h>
+#include <linux/kthread.h>
 #include <linux/mdev.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -94,6 +97,44 @@ static void kacc_reset_settings(struct kacc_dev *dev)
 	kacc_events_clear(dev, false);
 }
 
+/*
+ * The opener owns the device: take its memory and I/O cgroups. Its
+ * address space may be gone (a kernel thread opening): then the root's.
+ */
+static void kacc_owner_get(struct kacc_dev *dev)
+{
+	dev->owner_memcg = get_mem_cgroup_from_mm(current->mm);
+#ifdef CONFIG_BLK_CGROUP
+	dev->owner_blkcg = task_get_css(current, io_cgrp_id);
+#endif
+}
+
+static void kacc_owner_put(struct kacc_dev *dev)
+{
+	mem_cgroup_put(dev->owner_memcg);
+	dev->owner_memcg = NULL;
+#ifdef CONFIG_BLK_CGROUP
+	css_put(dev->owner_blkcg);
+	dev->owner_blkcg = NULL;
+#endif
+}
+
+/*
+ * In a kernel thread working for the device (the worker, kacc_wq): charge
+ * allocations and bios to the owner until kacc_owner_leave().
+ */
+void kacc_owner_enter(struct kacc_dev *dev, struct mem_cgroup **old)
+{
+	*old = set_active_memcg(dev->owner_memcg);
+	kthread_associate_blkcg(dev->owner_blkcg);
+}
+
+void kacc_owner_leave(struct mem_cgroup *old)
+{
+	kthread_associate_blkcg(NULL);
+	set_active_memcg(old);
+}
+
 static int kacc_open_device(struct vfio_device *vdev)
 {
 	struct kacc_dev *dev = to_kacc(vdev);
@@ -101,7 +142,10 @@ static int kacc_open_device(struct vfio_device *vdev)
 
 	mutex_lock(&dev->lock);
 	kacc_reset_settings(dev);
+	kacc_owner_get(dev);
 	ret = kacc_worker_start(dev);
+	if (ret)
+		kacc_owner_put(dev);
 	mutex_unlock(&dev->lock);
 	return ret;
 }
@@ -124,6 +168,7 @@ static void kacc_close_device(struct vfio_device *vdev)
 	kacc_bdev_detach(dev);
 	kacc_vectors_clear(dev);
 	kacc_events_clear(dev, true);
+	kacc_owner_put(dev);
 	mutex_unlock(&dev->lock);
 }
 

@@ -140,7 +140,8 @@ int kacc_ring_pin(struct kacc_dev *dev, struct kacc_ring *ring, u64 gpa,
 	ring->writable = writable;
 	ring->npages = DIV_ROUND_UP(gpa + len - ring->iova, PAGE_SIZE);
 	ring->len = (u64)ring->npages << PAGE_SHIFT;
-	ring->pages = kvcalloc(ring->npages, sizeof(*ring->pages), GFP_KERNEL);
+	ring->pages = kvcalloc(ring->npages, sizeof(*ring->pages),
+			       GFP_KERNEL_ACCOUNT);
 	if (!ring->pages)
 		return -ENOMEM;
 	for (done = 0; done < ring->npages; done += n) {
@@ -322,7 +323,7 @@ struct kacc_pin *kacc_pin_get(struct kacc_dev *dev, u64 iova, bool write)
 
 	if (kacc_fenced(dev, iova, PAGE_SIZE))
 		return ERR_PTR(-EAGAIN);
-	pin = kmalloc(sizeof(*pin), GFP_NOIO);
+	pin = kmalloc(sizeof(*pin), GFP_NOIO | __GFP_ACCOUNT);
 	if (!pin)
 		return ERR_PTR(-ENOMEM);
 	/* Writable if the mapping allows, so later reads can use it too. */

@@ -20,6 +20,7 @@
 
 #include <linux/blkdev.h>
 #include <linux/eventfd.h>
+#include <linux/cgroup.h>
 #include <linux/file.h>
 #include <linux/hrtimer.h>
 #include <linux/kthread.h>
@@ -394,9 +395,10 @@ static bool kacc_qp_retry(struct kacc_dev *dev, struct kacc_qp *qp)
 			req->fenced = false;
 			dev->nr_fenced--;
 		}
+		req->waiting = false;
 		if (!kacc_bdev_submit(dev, req))
 			list_add_tail(&req->node, &qp->done);
-		progress |= !req->fenced;
+		progress |= !req->fenced && !req->waiting;
 	}
 	blk_finish_plug(&plug);
 	return progress;
@@ -556,7 +558,9 @@ static int kacc_worker(void *data)
 {
 	struct kacc_dev *dev = data;
 	u64 idle_since = 0, now;
+	struct mem_cgroup *old;
 
+	kacc_owner_enter(dev, &old);
 	while (!kthread_should_stop()) {
 		if (kthread_should_park()) {
 			kthread_parkme();
@@ -586,17 +590,29 @@ static int kacc_worker(void *data)
 		kacc_worker_sleep(dev);
 		idle_since = 0;
 	}
+	kacc_owner_leave(old);
 	return 0;
 }
 
+/*
+ * From open, in the owner's context. The worker runs in the owner's
+ * cgroups (CPU time, like vhost's workers before vhost_task); what it
+ * allocates and submits is charged to the owner (kacc_owner_enter()).
+ */
 int kacc_worker_start(struct kacc_dev *dev)
 {
 	struct task_struct *task;
+	int ret;
 
 	task = kthread_create(kacc_worker, dev, "kacc/%.8s",
 			      dev_name(dev->vdev.dev));
 	if (IS_ERR(task))
 		return PTR_ERR(task);
+	ret = cgroup_attach_task_all(current, task);
+	if (ret) {
+		kthread_stop(task);
+		return ret;
+	}
 	dev->worker = task;
 	rcu_assign_pointer(dev->wake_task, task);
 	wake_up_process(task);
@@ -723,9 +739,10 @@ static int kacc_qp_alloc_reqs(struct kacc_dev *dev, struct kacc_qp *qp)
 	u32 per_req = nac_prp_sg_max(qp->ctrl.max_xfer, qp->ctrl.page_shift);
 	u32 i;
 
-	qp->reqs = kvcalloc(n, sizeof(*qp->reqs), GFP_KERNEL);
-	qp->sg = kvcalloc((size_t)n * per_req, sizeof(*qp->sg), GFP_KERNEL);
-	qp->free = kvcalloc(n, sizeof(*qp->free), GFP_KERNEL);
+	qp->reqs = kvcalloc(n, sizeof(*qp->reqs), GFP_KERNEL_ACCOUNT);
+	qp->sg = kvcalloc((size_t)n * per_req, sizeof(*qp->sg),
+			  GFP_KERNEL_ACCOUNT);
+	qp->free = kvcalloc(n, sizeof(*qp->free), GFP_KERNEL_ACCOUNT);
 	if (!qp->reqs || !qp->sg || !qp->free)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
@@ -760,7 +777,7 @@ static struct kacc_qp *kacc_qp_create(struct kacc_dev *dev,
 	struct kacc_qp *qp;
 	int ret;
 
-	qp = kzalloc(sizeof(*qp), GFP_KERNEL);
+	qp = kzalloc(sizeof(*qp), GFP_KERNEL_ACCOUNT);
 	if (!qp)
 		return ERR_PTR(-ENOMEM);
 	qp->dev = dev;
@@ -834,6 +851,7 @@ static void kacc_qp_drop_done(struct kacc_qp *qp)
 			req->fenced = false;
 			qp->dev->nr_fenced--;
 		}
+		req->waiting = false;
 		qp->free[qp->nr_free++] = req;
 		qp->outstanding--;
 	}

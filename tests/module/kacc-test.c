@@ -12,15 +12,16 @@
  * the CQEs and the data.
  *
  *   kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV]
- *             [--wc DEV] [--polled DEV] [--dead DEV] [--tap-start N]
- *             [--no-plan]
+ *             [--wc DEV] [--polled DEV] [--dead DEV] [--cgroups]
+ *             [--tap-start N] [--no-plan]
  *       functional, error and fault tests (TAP on stdout; numbering from
  *       N + 1, no "1..n" plan line with --no-plan); --slow names a device
  *       whose every I/O takes a second (the unmap tests: a slow peer,
  *       unmaps wait only for I/O into their range), --wc one with poll
  *       queues and a write cache (the freeze test), --polled a slow
  *       device with a poll queue (adaptive polling), --dead a configfs
- *       null_blk the event test powers off
+ *       null_blk the event test powers off; --cgroups: cgroup2 is at
+ *       /sys/fs/cgroup with io and memory enabled (the owner's cgroups)
  *   kacc-test --bench DEV [--seconds N] [--poll]
  *       4K random reads at QD1 and QD32 for N seconds each (default 5),
  *       waiting on the interrupt eventfd, or with --poll spinning on the
@@ -46,6 +47,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -2457,6 +2459,178 @@ out:
 	succeeds(mdev_remove(&dv), "remove that mdev");
 }
 
+/* A number from a cgroup or proc file ("key value" lines: @key's), or -1. */
+static long long read_num(const char *path, const char *key)
+{
+	char line[256];
+	long long v = -1;
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!key) {
+			v = strtoll(line, NULL, 10);
+			break;
+		}
+		if (!strncmp(line, key, strlen(key)) &&
+		    line[strlen(key)] == ' ') {
+			v = strtoll(line + strlen(key) + 1, NULL, 10);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+#define CG "/sys/fs/cgroup/kacc"
+
+/*
+ * The device's work is the owner's: the owner (this process) runs in a
+ * cgroup with io.max 10 MB/s on @dev and memory.max; the worker lands in
+ * that cgroup, reads through the module stay under the cap, the module's
+ * allocations for the owner's queues are in memory.current, and a guest
+ * that makes every command bounce (unaligned buffers) on @slow (1 s per
+ * I/O) gets at most KACC_BOUNCE_MAX of bounce buffers at a time.
+ */
+static void test_cgroup(const char *dev, const char *slow)
+{
+	char buf[PATH_MAX], path[64];
+	struct kvm_accel_info info = { .argsz = sizeof(info) };
+	struct vdev dc, ds;
+	struct stat st;
+	struct tq q[4], qs;
+	struct nac_sqe sqe;
+	struct nac_cqe c;
+	long long mem0, mem1, avail0, avail1;
+	uint64_t data, t0, bytes = 0;
+	unsigned int i, got;
+	int irq, irq_s, pid;
+	double mbs;
+
+	if (!ok(stat(dev, &st) == 0 && mkdir(CG, 0755) == 0 &&
+		write_file(CG "/memory.max", "1G") == 0,
+		"a cgroup for the owner (cgroup2 with io and memory)"))
+		return;
+	snprintf(buf, sizeof(buf), "%u:%u rbps=10485760", major(st.st_rdev),
+		 minor(st.st_rdev));
+	snprintf(path, sizeof(path), "%d", getpid());
+	if (!ok(write_file(CG "/io.max", buf) == 0 &&
+		write_file(CG "/cgroup.procs", path) == 0,
+		"io.max %s, and this process in it", buf))
+		goto out_rmdir;
+
+	irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!ok(mdev_create(&dc) == 0 && group_open(&dc) == 0 &&
+		device_open(&dc) == 0 && attach(dc.fd, dev, 0, NULL) == 0 &&
+		set_irqs(dc.fd, 0, 1, &irq) == 0,
+		"an mdev on %s opened from the cgroup", dev))
+		goto out_back;
+	pid = worker_pid(&dc);
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	buf[0] = 0;
+	{
+		FILE *f = fopen(path, "r");
+
+		if (f && !fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		if (f)
+			fclose(f);
+	}
+	ok(strstr(buf, "/kacc") != NULL, "its worker runs in it: %s",
+	   strtok(buf, "\n") ?: "?");
+
+	mem0 = read_num(CG "/memory.current", NULL);
+	for (i = 0; i < 4; i++) {
+		tq_init(&q[i], dc.fd, 1 + i, 1024, 1024, 0, 0, irq, 0);
+		if (tq_create(&q[i]))
+			bail("CREATE_QUEUE_PAIR %u", 1 + i);
+	}
+	mem1 = read_num(CG "/memory.current", NULL);
+	ok(mem1 - mem0 >= 2 << 20,
+	   "4 queue pairs of 1024 entries are charged to it: memory.current +%lld KiB",
+	   (mem1 - mem0) >> 10);
+
+	/* 128 KiB reads at QD 8 for 2 s. */
+	data = galloc(8 * (128 << 10), PAGE);
+	t0 = now_ns();
+	for (i = 0; i < 8; i++) {
+		sqe_rw(&sqe, NAC_CMD_READ, i * 256, 256);
+		prp_build(data + i * (128 << 10), 128 << 10, &sqe.dptr1,
+			  &sqe.dptr2);
+		tq_submit(&q[0], &sqe);
+	}
+	tq_ring_sq(&q[0]);
+	got = 0;
+	while (now_ns() - t0 < 2000000000ull && tq_wait(&q[0], &c, TIMEOUT_MS)) {
+		tq_ring_cq(&q[0]);
+		got++;
+		if (!(c.status >> 1))
+			bytes += 128 << 10;
+		sqe_rw(&sqe, NAC_CMD_READ, (got % 64) * 256, 256);
+		prp_build(data + (c.cid % 8) * (128 << 10), 128 << 10,
+			  &sqe.dptr1, &sqe.dptr2);
+		tq_submit(&q[0], &sqe);
+		tq_ring_sq(&q[0]);
+	}
+	mbs = bytes / ((now_ns() - t0) / 1e9) / 1e6;
+	/* Drain what is still in flight. */
+	for (i = 0; i < 8 && tq_wait(&q[0], &c, TIMEOUT_MS); i++)
+		tq_ring_cq(&q[0]);
+	ok(bytes && mbs < 13, "reads through the module obey io.max: %.1f MB/s (cap 10.5)",
+	   mbs);
+	for (i = 0; i < 4; i++)
+		tq_destroy(&q[i]);
+
+	/* Every command bounces: 512 reads of 256 KiB, 1 s each. */
+	irq_s = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!ok(mdev_create(&ds) == 0 && group_open(&ds) == 0 &&
+		device_open(&ds) == 0 && attach(ds.fd, slow, 0, NULL) == 0 &&
+		set_irqs(ds.fd, 0, 1, &irq_s) == 0 &&
+		ioctl(ds.fd, KVM_ACCEL_GET_INFO, &info) == 0,
+		"an mdev on %s", slow))
+		goto out_dc;
+	tq_init(&qs, ds.fd, 1, 1024, 1024, 0, 0, irq_s, 0);
+	succeeds(tq_create(&qs), "a queue pair of 1024 entries");
+	/* Dword aligned, as PRPs must be, but not to the 512 B the device needs. */
+	data = galloc((256 << 10) + PAGE, PAGE) + 4;
+	avail0 = read_num("/proc/meminfo", "MemAvailable:");
+	mem0 = read_num(CG "/memory.current", NULL);
+	for (i = 0; i < 512; i++) {
+		sqe_rw(&sqe, NAC_CMD_READ, (i % 128) * 512, 512);
+		prp_build(data, 256 << 10, &sqe.dptr1, &sqe.dptr2);
+		tq_submit(&qs, &sqe);
+	}
+	tq_ring_sq(&qs);
+	usleep(500000);
+	avail1 = read_num("/proc/meminfo", "MemAvailable:");
+	mem1 = read_num(CG "/memory.current", NULL);
+	/* MemAvailable is in KiB; unbounded, the bounces alone are 128 MiB. */
+	ok(avail0 - avail1 < 48 << 10,
+	   "512 bouncing reads of 256 KiB in flight take %lld KiB of memory (bounce buffers are bounded at 16 MiB)",
+	   avail0 - avail1);
+	ok(mem1 - mem0 >= 8 << 20,
+	   "... charged to the owner's cgroup: memory.current +%lld KiB",
+	   (mem1 - mem0) >> 10);
+	for (got = 0; got < 512 && tq_wait(&qs, &c, 20000); got++)
+		tq_ring_cq(&qs);
+	ok(got == 512, "all 512 complete (%u)", got);
+	tq_destroy(&qs);
+	close(ds.fd);
+	close(ds.group);
+	succeeds(mdev_remove(&ds), "remove that mdev");
+out_dc:
+	close(irq_s);
+	close(dc.fd);
+	close(dc.group);
+	succeeds(mdev_remove(&dc), "remove the first mdev");
+out_back:
+	close(irq);
+	snprintf(path, sizeof(path), "%d", getpid());
+	write_file("/sys/fs/cgroup/cgroup.procs", path);
+out_rmdir:
+	rmdir(CG);
+}
+
 /*
  * The owner closes the device with writes in flight on a loop device, whose
  * completions run in process context (its workers): close waits for them,
@@ -3049,6 +3223,7 @@ int main(int argc, char **argv)
 	const char *nullb = "/dev/nullb0", *nullb2 = "/dev/nullb1";
 	const char *loop = "/dev/loop0", *bench_dev = NULL, *slow = NULL;
 	const char *wc = NULL, *polled = NULL, *dead = NULL;
+	bool cgroups = false;
 	int i, seconds = 5;
 	bool plan = true, spin = false;
 
@@ -3067,6 +3242,8 @@ int main(int argc, char **argv)
 			polled = argv[++i];
 		else if (!strcmp(argv[i], "--dead") && i + 1 < argc)
 			dead = argv[++i];
+		else if (!strcmp(argv[i], "--cgroups"))
+			cgroups = true;
 		else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
 			bench_dev = argv[++i];
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
@@ -3078,7 +3255,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--poll"))
 			spin = true;
 		else {
-			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV] [--wc DEV] [--polled DEV] [--dead DEV] [--tap-start N] [--no-plan]\n"
+			fprintf(stderr, "usage: kacc-test [--nullb DEV] [--nullb2 DEV] [--loop DEV] [--slow DEV] [--wc DEV] [--polled DEV] [--dead DEV] [--cgroups] [--tap-start N] [--no-plan]\n"
 				"       kacc-test --bench DEV [--seconds N] [--poll]\n");
 			return 2;
 		}
@@ -3109,6 +3286,8 @@ int main(int argc, char **argv)
 		test_poll_cpu(polled, nullb2);
 	if (dead)
 		test_events(dead);
+	if (slow && cgroups)
+		test_cgroup(nullb2, slow);
 	test_stats();
 	test_loop(loop, nullb);
 	test_unprivileged(nullb2);

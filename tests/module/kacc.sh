@@ -90,6 +90,13 @@ check "an NVMe disk whose driver polls" sh -c \
 	 done && [ "$(cat /sys/block/nvme0n1/queue/io_poll)" = 1 ]'
 [ "$(cat /sys/block/nvme0n1/queue/io_poll 2>/dev/null)" = 1 ] &&
 	polled=/dev/nvme0n1
+# The owner's cgroups (io.max, memory.max) for the cgroup test.
+cgroups=
+check "cgroup2 with the io and memory controllers" sh -c \
+	'mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup &&
+	 echo "+io +memory" > /sys/fs/cgroup/cgroup.subtree_control' &&
+	grep -q io /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null &&
+	cgroups=--cgroups
 check "a 64 MiB loop device" sh -c \
 	'dd if=/dev/zero of=/tmp/loop.img bs=1M count=64 2>/dev/null &&
 	 losetup /dev/loop0 /tmp/loop.img'
@@ -98,7 +105,8 @@ check "its mdev parent is registered" \
 	test -e /sys/class/mdev_bus/kvm-accel/mdev_supported_types/kvm-accel-nvme/create
 
 kacc-test --tap-start "$n" --no-plan ${slow:+--slow "$slow"} ${wc:+--wc "$wc"} \
-	${polled:+--polled "$polled"} ${dead:+--dead "$dead"} > /tmp/kacc.out 2>&1
+	${polled:+--polled "$polled"} ${dead:+--dead "$dead"} $cgroups \
+	> /tmp/kacc.out 2>&1
 rc=$?
 cat /tmp/kacc.out
 n=$((n + $(grep -c '^\(not \)\{0,1\}ok ' /tmp/kacc.out)))
