@@ -16,8 +16,9 @@
  * the freeze to end. So the worker submits everything with REQ_NOWAIT; a
  * bio that fails with BLK_STS_AGAIN (no tag, a frozen queue, a split the
  * block layer would have to make) is submitted again, and from the second
- * time on from kacc_wq, without polling (the io-wq model): there it may
- * sleep. So are bios for a device without REQ_NOWAIT support, and Dataset
+ * time on from the device's workqueue, without polling (the io-wq model):
+ * there it may sleep. So are bios for a device without REQ_NOWAIT support,
+ * and Dataset
  * Management and Write Zeroes, which the block layer's helpers turn into
  * chains of bios submitted as they are built.
  */
@@ -41,7 +42,7 @@
  * Open the block device exclusively, with @dev as holder; *@handle is what
  * kacc_bdev_close() needs to undo it.
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 /*
  * The block device is going away (removal, a dead medium): QEMU hears of
  * it. Called with bd_holder_lock held, which keeps our claim and so @dev
@@ -88,7 +89,7 @@ static bool kacc_bdev_polls(struct block_device *bdev)
 	       bdev_nowait(bdev);
 }
 #else
-/* No holder operations before 6.5: a dead device shows as I/O errors. */
+/* 6.1: no holder operations; a dead device shows as I/O errors. */
 static struct block_device *kacc_bdev_open(struct kacc_dev *dev, dev_t devt,
 					   bool ro, void **handle)
 {
@@ -178,6 +179,8 @@ long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg)
 	ret = kacc_bdev_lookup(a.fd, ro, &devt);
 	if (ret)
 		return ret;
+	/* From the claim on, mark_dead may set it. */
+	WRITE_ONCE(dev->bdev_dead, false);
 	bdev = kacc_bdev_open(dev, devt, ro, &handle);
 	if (IS_ERR(bdev))
 		return PTR_ERR(bdev);
@@ -215,7 +218,6 @@ long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg)
 	dev->ns.read_only = ro;
 	dev->bdev_flags = a.bdev_flags;
 	dev->bdev_nowait = bdev_nowait(bdev);
-	dev->bdev_dead = false;
 	ewma_poll_lat_init(&dev->poll_lat);
 	kacc_worker_unpark(dev);
 	return 0;
@@ -235,6 +237,7 @@ void kacc_bdev_detach(struct kacc_dev *dev)
 	dev->bdev_handle = NULL;
 	dev->bdev_flags = 0;
 	dev->bdev_nowait = false;
+	WRITE_ONCE(dev->bdev_dead, false);
 	memset(&dev->ns, 0, sizeof(dev->ns));
 }
 
@@ -343,7 +346,7 @@ static void kacc_submit(struct kacc_dev *dev, struct kacc_req *req,
 	bio->bi_end_io = kacc_bio_end_io;
 	kacc_req_start(dev, req, bio);
 	if (!dev->bdev_nowait || req->again >= 2) {
-		queue_work(kacc_wq, &req->work);
+		queue_work(dev->wq, &req->work);
 		return;
 	}
 	bio->bi_opf |= REQ_NOWAIT;
@@ -354,7 +357,7 @@ static void kacc_submit(struct kacc_dev *dev, struct kacc_req *req,
 static bool kacc_submit_blocking(struct kacc_dev *dev, struct kacc_req *req)
 {
 	kacc_req_start(dev, req, NULL);
-	queue_work(kacc_wq, &req->work);
+	queue_work(dev->wq, &req->work);
 	return true;
 }
 
@@ -549,7 +552,7 @@ static bool kacc_submit_discard(struct kacc_dev *dev, struct kacc_req *req)
 }
 
 /*
- * kacc_wq: what the worker may not do because it sleeps; charged to the
+ * dev->wq: what the worker may not do because it sleeps; charged to the
  * device's owner like the worker's own work.
  */
 static void kacc_blocking_work(struct work_struct *work)
@@ -659,9 +662,14 @@ bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req)
 	blk_status_t sts = req->bi_status;
 
 	if (req->polled) {
-		/* From fetch to reap: what polling costs the worker. */
+		/*
+		 * From fetch to reap: what polling costs the worker. Anything
+		 * past 100 ms is "far too slow" (and keeps the average, which
+		 * is an unsigned long shifted by 4, from overflowing).
+		 */
 		ewma_poll_lat_add(&dev->poll_lat,
-				  ktime_get_ns() - req->start_ns);
+				  min_t(u64, ktime_get_ns() - req->start_ns,
+					100 * NSEC_PER_MSEC));
 		list_del(&req->node);
 		req->polled = false;
 		kacc_stat_inc(dev, polled);

@@ -43,9 +43,13 @@ static void kacc_event_signal(struct kacc_dev *dev)
 /* Record @event (KVM_ACCEL_EVENT_*); @qid for the per-queue ones. */
 void kacc_event(struct kacc_dev *dev, u32 event, u16 qid)
 {
+	const u32 per_queue = KVM_ACCEL_EVENT_DB_ERROR | KVM_ACCEL_EVENT_BROKEN;
 	struct kacc_events *ev = &dev->ev;
 	bool first;
 
+	if (WARN_ON_ONCE((event & per_queue) &&
+			 (!qid || qid > KACC_MAX_QUEUES)))
+		return;
 	spin_lock(&ev->lock);
 	first = !ev->pending;
 	ev->pending |= event;
@@ -85,23 +89,41 @@ void kacc_event_error(struct kacc_dev *dev, u16 sqid, u16 cid, u16 status,
 		kacc_event_signal(dev);
 }
 
-/* VFIO_DEVICE_RESET: the queues are gone, and what was said about them. */
-void kacc_events_forget_queues(struct kacc_dev *dev)
+/*
+ * Queue @qid is destroyed (0: all of them): what was pending about it goes
+ * with it, so that a new queue with the same ID is not blamed.
+ */
+void kacc_events_forget_queue(struct kacc_dev *dev, u16 qid)
 {
+	u64 mask = qid ? ~BIT_ULL(qid - 1) : 0;
 	struct kacc_events *ev = &dev->ev;
 
 	spin_lock(&ev->lock);
-	ev->pending &= ~(KVM_ACCEL_EVENT_DB_ERROR | KVM_ACCEL_EVENT_BROKEN);
-	ev->db_error_qids = 0;
-	ev->broken_qids = 0;
+	ev->db_error_qids &= mask;
+	ev->broken_qids &= mask;
+	if (!ev->db_error_qids)
+		ev->pending &= ~KVM_ACCEL_EVENT_DB_ERROR;
+	if (!ev->broken_qids)
+		ev->pending &= ~KVM_ACCEL_EVENT_BROKEN;
 	spin_unlock(&ev->lock);
+}
+
+/* Set the event eventfd (NULL: none); dev->lock. */
+static void kacc_events_set_ctx(struct kacc_dev *dev, struct eventfd_ctx *ctx)
+{
+	struct eventfd_ctx *old;
+
+	old = rcu_replace_pointer(dev->ev.ctx, ctx, lockdep_is_held(&dev->lock));
+	if (old) {
+		synchronize_rcu();
+		eventfd_ctx_put(old);
+	}
 }
 
 /* Open: nothing pending. Close also drops the eventfd. */
 void kacc_events_clear(struct kacc_dev *dev, bool eventfd_too)
 {
 	struct kacc_events *ev = &dev->ev;
-	struct eventfd_ctx *old = NULL;
 
 	spin_lock(&ev->lock);
 	ev->pending = 0;
@@ -111,13 +133,8 @@ void kacc_events_clear(struct kacc_dev *dev, bool eventfd_too)
 	ev->head = 0;
 	ev->count = 0;
 	spin_unlock(&ev->lock);
-	if (!eventfd_too)
-		return;
-	old = rcu_replace_pointer(ev->ctx, NULL, lockdep_is_held(&dev->lock));
-	if (old) {
-		synchronize_rcu();
-		eventfd_ctx_put(old);
-	}
+	if (eventfd_too)
+		kacc_events_set_ctx(dev, NULL);
 }
 
 /*
@@ -128,14 +145,15 @@ void kacc_events_clear(struct kacc_dev *dev, bool eventfd_too)
 int kacc_events_set_irq(struct kacc_dev *dev, u32 flags, unsigned int count,
 			void *data)
 {
-	struct eventfd_ctx *ctx = NULL, *old;
+	struct eventfd_ctx *ctx = NULL;
 	s32 fd;
 
 	if ((flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) != VFIO_IRQ_SET_ACTION_TRIGGER)
 		return -EINVAL;
 	if (flags & (VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_DATA_BOOL)) {
+		/* Disable the trigger; what is pending stays. */
 		if (!count) {
-			kacc_events_clear(dev, true);
+			kacc_events_set_ctx(dev, NULL);
 			return 0;
 		}
 		if ((flags & VFIO_IRQ_SET_DATA_NONE) || *(u8 *)data)
@@ -150,10 +168,7 @@ int kacc_events_set_irq(struct kacc_dev *dev, u32 flags, unsigned int count,
 		if (IS_ERR(ctx))
 			return PTR_ERR(ctx);
 	}
-	old = rcu_replace_pointer(dev->ev.ctx, ctx, lockdep_is_held(&dev->lock));
-	synchronize_rcu();
-	if (old)
-		eventfd_ctx_put(old);
+	kacc_events_set_ctx(dev, ctx);
 	/* Events from before the eventfd was set must not go unnoticed. */
 	if (ctx && READ_ONCE(dev->ev.pending))
 		kacc_event_signal(dev);
@@ -189,7 +204,10 @@ long kacc_ioctl_events(struct kacc_dev *dev, void __user *arg)
 		ev->head = (ev->head + 1) % KVM_ACCEL_MAX_ERRORS;
 		ev->count--;
 	}
-	/* What did not fit is lost too: the caller asked for no more. */
+	/*
+	 * What did not fit is lost too: the caller asked for no more. So is
+	 * what was taken if the copy out fails (-EFAULT).
+	 */
 	e.lost_errors = ev->lost + ev->count;
 	ev->pending = 0;
 	ev->db_error_qids = 0;

@@ -7,8 +7,9 @@
  * fetches and decodes SQEs with the shared datapath core, submits bios on
  * pinned guest pages (bdev.c), and posts CQEs and signals interrupt
  * eventfds when the bios complete. Guest memory is reached through VFIO
- * (mem.c). The worker runs in the opener's cgroups, and what it and
- * kacc_wq allocate and submit for the guest is charged to the opener.
+ * (mem.c). The worker runs in the opener's cgroups, and what it and the
+ * device's workqueue allocate and submit for the guest is charged to the
+ * opener.
  *
  * Locking and ownership:
  *  - dev->lock (mutex) serialises the control path: ioctls, dma_unmap,
@@ -66,7 +67,6 @@ extern unsigned int kacc_poll_usecs;
 extern bool kacc_poll_io;
 extern unsigned int kacc_pin_cache_pages;
 extern unsigned int kacc_max_devices;
-extern struct workqueue_struct *kacc_wq;
 
 /* Guest memory pinned for as long as a queue pair exists. */
 struct kacc_ring {
@@ -232,6 +232,9 @@ struct kacc_dev {
 	struct mem_cgroup *owner_memcg;
 	struct cgroup_subsys_state *owner_blkcg;
 
+	/* Sleeping submissions (bdev.c): per device, none waits for another. */
+	struct workqueue_struct *wq;
+
 	struct llist_head completed;	/* bios done, from bi_end_io */
 	struct list_head polled;	/* REQ_POLLED bios in flight */
 	struct ewma_poll_lat poll_lat;	/* worker: polled completions, ns */
@@ -278,6 +281,15 @@ static inline struct kacc_dev *to_kacc(struct vfio_device *vdev)
 	return container_of(vdev, struct kacc_dev, vdev);
 }
 
+/*
+ * The kernels this builds for: 6.1 (Debian 12) and 6.11 on (bdev.c's block
+ * device API), 64-bit (u64_stats and 64-bit counters read while written).
+ */
+#if (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0) && \
+     LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)) || BITS_PER_LONG != 64
+#error "kvm-accel builds for 64-bit Linux 6.1 and 6.11 or later"
+#endif
+
 /* Compatibility with the 6.1 kernels we also build for. */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 8, 0)
 #define kacc_eventfd_signal(ctx)	eventfd_signal(ctx, 1)
@@ -290,7 +302,7 @@ void kacc_events_init(struct kacc_dev *dev);
 void kacc_event(struct kacc_dev *dev, u32 event, u16 qid);
 void kacc_event_error(struct kacc_dev *dev, u16 sqid, u16 cid, u16 status,
 		      u64 lba);
-void kacc_events_forget_queues(struct kacc_dev *dev);
+void kacc_events_forget_queue(struct kacc_dev *dev, u16 qid);
 void kacc_events_clear(struct kacc_dev *dev, bool eventfd_too);
 int kacc_events_set_irq(struct kacc_dev *dev, u32 flags, unsigned int count,
 			void *data);

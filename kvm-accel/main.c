@@ -65,20 +65,13 @@ unsigned int kacc_max_devices = 16;
 module_param_named(max_devices, kacc_max_devices, uint, 0444);
 MODULE_PARM_DESC(max_devices, "Mediated devices that can be created (default 16)");
 
-/* Submissions that may sleep, away from the polling workers (bdev.c). */
-struct workqueue_struct *kacc_wq;
-
 static int __init kvm_accel_init(void)
 {
 	int ret;
 
-	kacc_wq = alloc_workqueue("kacc", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
-	if (!kacc_wq)
-		return -ENOMEM;
 	ret = kacc_mdev_init();
 	if (ret) {
 		pr_err("cannot register the mdev parent: %d\n", ret);
-		destroy_workqueue(kacc_wq);
 		return ret;
 	}
 	pr_info("loaded, datapath core: %u-byte SQE, %u-byte CQE; ABI %u\n",
@@ -89,7 +82,6 @@ static int __init kvm_accel_init(void)
 static void __exit kvm_accel_exit(void)
 {
 	kacc_mdev_exit();
-	destroy_workqueue(kacc_wq);
 	pr_info("unloaded\n");
 }
 

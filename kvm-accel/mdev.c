@@ -142,10 +142,20 @@ static int kacc_open_device(struct vfio_device *vdev)
 
 	mutex_lock(&dev->lock);
 	kacc_reset_settings(dev);
+	dev->wq = alloc_workqueue("kacc-%.8s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
+				  dev_name(vdev->dev));
+	if (!dev->wq) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	kacc_owner_get(dev);
 	ret = kacc_worker_start(dev);
-	if (ret)
+	if (ret) {
 		kacc_owner_put(dev);
+		destroy_workqueue(dev->wq);
+		dev->wq = NULL;
+	}
+out:
 	mutex_unlock(&dev->lock);
 	return ret;
 }
@@ -165,6 +175,9 @@ static void kacc_close_device(struct vfio_device *vdev)
 	kacc_qp_destroy_all(dev);
 	kacc_pins_drop(dev, 0, U64_MAX);
 	kacc_worker_stop(dev);
+	/* Work items may still be on their way out of their function. */
+	destroy_workqueue(dev->wq);
+	dev->wq = NULL;
 	kacc_bdev_detach(dev);
 	kacc_vectors_clear(dev);
 	kacc_events_clear(dev, true);
@@ -181,7 +194,6 @@ static long kacc_reset(struct kacc_dev *dev)
 	bitmap_zero(dev->nocoalesce, KACC_MAX_VECTORS);
 	dev->aggr_thr = 0;
 	dev->aggr_time = 0;
-	kacc_events_forget_queues(dev);
 	kacc_dev_resume(dev);
 	return 0;
 }
@@ -274,8 +286,9 @@ static long kacc_ioctl_info(struct kacc_dev *dev, void __user *arg)
 	info.mdts = KACC_MAX_MDTS;
 	info.qp_flags = KVM_ACCEL_QP_IRQ_ENABLED | KVM_ACCEL_QP_SGL |
 			KVM_ACCEL_QP_QUIESCED;
-	info.bdev_flags = dev->bdev_flags |
-			  (READ_ONCE(dev->bdev_dead) ? KVM_ACCEL_BDEV_DEAD : 0);
+	info.bdev_flags = dev->bdev_flags;
+	if (dev->bdev && READ_ONCE(dev->bdev_dead))
+		info.bdev_flags |= KVM_ACCEL_BDEV_DEAD;
 	info.lba_shift = dev->ns.lba_shift;
 	info.nsze = dev->ns.nsze;
 	info.nsid = dev->ns.nsid;

@@ -380,18 +380,25 @@ void kacc_pins_drop(struct kacc_dev *dev, u64 iova, u64 len)
 }
 
 /*
- * Worker parked: the pages in [@iova, @iova + @len) that requests are using
- * take no new users; returns how many uses there are to wait for.
+ * Worker parked: of the pages in [@iova, @iova + @len), the idle ones are
+ * unpinned now (a cached one could otherwise get a new user while we wait)
+ * and the ones requests are using take no new users. Returns how many
+ * uses there are to wait for.
  */
 static unsigned long kacc_pins_drain(struct kacc_dev *dev, u64 iova, u64 len)
 {
+	struct hlist_node *tmp;
 	struct kacc_pin *pin;
 	unsigned int bkt;
 
-	hash_for_each(dev->pin_hash, bkt, pin, hnode) {
-		if (!pin->users || pin->draining ||
+	hash_for_each_safe(dev->pin_hash, bkt, tmp, pin, hnode) {
+		if (pin->draining ||
 		    !kacc_ranges_overlap(pin->iova, PAGE_SIZE, iova, len))
 			continue;
+		if (!pin->users) {
+			kacc_pin_evict(dev, pin);
+			continue;
+		}
 		pin->draining = true;
 		dev->drain_users += pin->users;
 	}

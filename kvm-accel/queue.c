@@ -868,6 +868,7 @@ static void kacc_qp_remove(struct kacc_dev *dev, struct kacc_qp *qp)
 	kacc_qp_drop_done(qp);
 	rcu_assign_pointer(dev->qps[qp->qid], NULL);
 	kacc_worker_unpark(dev);
+	kacc_events_forget_queue(dev, qp->qid);
 	/* KVM_ACCEL_DOORBELL looks queues up under RCU only. */
 	synchronize_rcu();
 	kacc_qp_free(dev, qp);
@@ -884,6 +885,7 @@ void kacc_qp_destroy_all(struct kacc_dev *dev)
 		if (gone[qid])
 			rcu_assign_pointer(dev->qps[qid], NULL);
 	}
+	kacc_events_forget_queue(dev, 0);
 	synchronize_rcu();
 	for (qid = 1; qid <= KACC_MAX_QUEUES; qid++)
 		if (gone[qid])
@@ -996,6 +998,7 @@ static bool kacc_qp_drained(struct kacc_dev *dev, u16 qid)
  * the other pairs and every other ioctl must not wait for that.
  */
 long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
+	__must_hold(&dev->lock)
 {
 	struct kvm_accel_qid q;
 	struct kacc_qp *qp = kacc_qid_arg(dev, arg, &q,

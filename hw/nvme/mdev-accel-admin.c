@@ -156,6 +156,13 @@ static void nvme_accel_aer_clear(NvmeAccelCtrl *n, uint8_t type)
     nvme_accel_aer_deliver(n);
 }
 
+/* Errors the module could not report one by one still count. */
+void nvme_accel_error_log_lost(NvmeAccelCtrl *n, uint64_t count)
+{
+    QEMU_LOCK_GUARD(&n->log_lock);
+    n->stats.error_count += count;
+}
+
 void nvme_accel_error_log(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cid,
                           uint16_t status, uint64_t lba)
 {

@@ -228,6 +228,9 @@ void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n)
         nvme_accel_error_log(n, recs[i].sqid, recs[i].cid, recs[i].status,
                              recs[i].lba);
     }
+    if (ev.lost_errors) {
+        nvme_accel_error_log_lost(n, ev.lost_errors);
+    }
     if (ev.events & KVM_ACCEL_EVENT_DB_ERROR) {
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_kernel_db, "qids 0x%"PRIx64,
                              (uint64_t)ev.db_error_qids);
@@ -240,6 +243,15 @@ void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n)
     if (ev.events & KVM_ACCEL_EVENT_BDEV_DEAD) {
         nvme_accel_fatal(n, "the host block device went away");
     }
+}
+
+/* Has the module seen its block device go away? */
+bool nvme_accel_kernel_bdev_dead(NvmeAccelCtrl *n)
+{
+    struct kvm_accel_info info = { .argsz = sizeof(info) };
+
+    return n->kernel && !nvme_accel_kioctl(n, KVM_ACCEL_GET_INFO, &info) &&
+           (info.bdev_flags & KVM_ACCEL_BDEV_DEAD);
 }
 
 static void nvme_accel_kernel_events(EventNotifier *e)

@@ -195,6 +195,8 @@ static bool nvme_accel_start_ctrl(NvmeAccelCtrl *n)
 /* Everything a Controller Reset returns to its initial state. */
 static void nvme_accel_ctrl_reset(NvmeAccelCtrl *n)
 {
+    /* The module's events belong to the controller that goes. */
+    nvme_accel_kernel_poll_events(n);
     nvme_accel_queues_reset(n);
     nvme_accel_admin_reset(n);
     n->irq_status = 0;
@@ -217,6 +219,10 @@ static void nvme_accel_write_cc(NvmeAccelCtrl *n, uint32_t val)
     if (NVME_CC_EN(val) && !NVME_CC_EN(old)) {
         if (nvme_accel_start_ctrl(n)) {
             n->csts |= NVME_CSTS_READY;
+            /* A backend the module saw go stays gone. */
+            if (nvme_accel_kernel_bdev_dead(n)) {
+                nvme_accel_fatal(n, "the host block device went away");
+            }
         }
     } else if (!NVME_CC_EN(val) && NVME_CC_EN(old)) {
         nvme_accel_ctrl_reset(n);
@@ -687,13 +693,14 @@ static void nvme_accel_exit(PCIDevice *pci_dev)
     NvmeAccelCtrl *n = NVME_ACCEL(pci_dev);
 
     nvme_accel_ctrl_reset(n);
-    nvme_accel_admin_cleanup(n);
     nvme_accel_irqfd_cleanup(n);
     if (n->ctx != qemu_get_aio_context()) {
         /* Hand the drive back to the main loop; the iothread may go. */
         blk_set_aio_context(n->blkconf.blk, qemu_get_aio_context(), NULL);
     }
+    /* The module's event handler uses the log: it goes first. */
     nvme_accel_free_pci(n);
+    nvme_accel_admin_cleanup(n);
 }
 
 static void nvme_accel_reset(DeviceState *dev)

@@ -311,6 +311,7 @@ void nvme_accel_kernel_doorbell(NvmeAccelCtrl *n, uint16_t qid, bool cq,
                                 uint32_t val);
 void nvme_accel_kernel_coalescing(NvmeAccelCtrl *n);
 void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n);
+bool nvme_accel_kernel_bdev_dead(NvmeAccelCtrl *n);
 bool nvme_accel_kernel_stats(NvmeAccelCtrl *n, struct kvm_accel_stats *st);
 void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel);
 bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
@@ -319,6 +320,7 @@ bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_admin_process(NvmeAccelSQ *sq);
 void nvme_accel_aer_enqueue(NvmeAccelCtrl *n, uint8_t type, uint8_t info,
                             uint8_t log_page);
+void nvme_accel_error_log_lost(NvmeAccelCtrl *n, uint64_t count);
 void nvme_accel_error_log(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cid,
                           uint16_t status, uint64_t lba);
 void nvme_accel_admin_reset(NvmeAccelCtrl *n);

@@ -25,7 +25,8 @@ losetup "$loop" /tmp/disk.img && ok "loop device $loop" || { notok "losetup"; ex
 
 # A null_blk the bdev-dead qtest powers off under the module.
 d=/sys/kernel/config/nullb/kaccdead
-if modprobe configfs && mount -t configfs none /sys/kernel/config &&
+if modprobe configfs && { grep -q ' /sys/kernel/config ' /proc/mounts ||
+                           mount -t configfs none /sys/kernel/config; } &&
    modprobe null_blk nr_devices=0 && mkdir $d &&
    echo 1 > $d/memory_backed && echo 16 > $d/size && echo 1 > $d/power &&
    [ -b /dev/kaccdead ]; then

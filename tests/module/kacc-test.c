@@ -1331,17 +1331,66 @@ static void test_command_errors(void)
 struct quiesce_arg {
 	int fd;
 	uint16_t qid;
-	int ret, err, done;
+	int ret, err, done, tid;
 };
 
 static void *quiesce_thread(void *arg)
 {
 	struct quiesce_arg *qa = arg;
 
+	__atomic_store_n(&qa->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	qa->ret = qid_ioctl(qa->fd, KVM_ACCEL_QUIESCE, qa->qid, 0);
 	qa->err = errno;
 	__atomic_store_n(&qa->done, 1, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+/* Has the QUIESCE thread gone to sleep (in the ioctl: it does nothing else)? */
+static bool thread_sleeps(struct quiesce_arg *qa)
+{
+	uint64_t until = now_ns() + 2000000000ull;
+	char path[64], buf[256], *p;
+
+	while (now_ns() < until) {
+		int tid = __atomic_load_n(&qa->tid, __ATOMIC_ACQUIRE);
+		FILE *f;
+
+		if (tid) {
+			snprintf(path, sizeof(path), "/proc/self/task/%d/stat",
+				 tid);
+			f = fopen(path, "r");
+			if (f && fgets(buf, sizeof(buf), f) &&
+			    (p = strrchr(buf, ')')) && p[2] == 'S') {
+				fclose(f);
+				return true;
+			}
+			if (f)
+				fclose(f);
+		}
+		usleep(1000);
+	}
+	return false;
+}
+
+/* Submit 8 reads on @q (4 CQ entries) and wait until its CQ is full. */
+static void tq_fill_cq(struct tq *q)
+{
+	uint32_t last = (q->cq_head + 2) % q->cqn;
+	uint8_t ph = q->cq_head + 2 >= q->cqn ? !q->phase : q->phase;
+	uint64_t until = now_ns() + (uint64_t)TIMEOUT_MS * 1000000;
+	struct nac_sqe s;
+	unsigned int i;
+
+	for (i = 0; i < 8; i++) {
+		sqe_rw(&s, NAC_CMD_READ, i * 8, 8);
+		s.dptr1 = buf_b + i * PAGE;
+		tq_submit(q, &s);
+	}
+	tq_ring_sq(q);
+	/* 3 entries of 4 posted. */
+	while ((__atomic_load_n(&q->cq[last].status, __ATOMIC_ACQUIRE) & 1) !=
+	       ph && now_ns() < until)
+		usleep(1000);
 }
 
 static void test_queue_mechanics(void)
@@ -1405,22 +1454,7 @@ static void test_queue_mechanics(void)
 	   (unsigned long long)st1.db_errors);
 
 	/* QUIESCE cannot finish while completions wait for CQ space. */
-	for (i = 0; i < 8; i++) {
-		sqe_rw(&s, NAC_CMD_READ, i * 8, 8);
-		s.dptr1 = buf_b + i * PAGE;
-		tq_submit(&q, &s);
-	}
-	tq_ring_sq(&q);
-	/* Wait until the CQ is full: 3 entries of 4 posted. */
-	{
-		uint32_t last = (q.cq_head + 2) % q.cqn;
-		uint8_t ph = q.cq_head + 2 >= q.cqn ? !q.phase : q.phase;
-		uint64_t until = now_ns() + (uint64_t)TIMEOUT_MS * 1000000;
-
-		while ((__atomic_load_n(&q.cq[last].status, __ATOMIC_ACQUIRE) &
-			1) != ph && now_ns() < until)
-			usleep(1000);
-	}
+	tq_fill_cq(&q);
 	/* ... and the device's other ioctls do not wait for it meanwhile. */
 	{
 		struct quiesce_arg qa = { .fd = d1.fd, .qid = 4 };
@@ -1430,7 +1464,7 @@ static void test_queue_mechanics(void)
 		bool early;
 
 		pthread_create(&th, NULL, quiesce_thread, &qa);
-		usleep(100000);
+		ok(thread_sleeps(&qa), "QUIESCE is waiting");
 		t = now_ns();
 		succeeds(ioctl(d1.fd, KVM_ACCEL_GET_INFO, &info),
 			 "GET_INFO while QUIESCE waits");
@@ -1453,6 +1487,27 @@ static void test_queue_mechanics(void)
 	   "the quiesced queue still posts as the guest reaps (%u)", got);
 	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4, 0),
 		 "QUIESCE once the guest has reaped");
+	/* The pair destroyed while QUIESCE waits for it: ENOENT, at once. */
+	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
+			   KVM_ACCEL_QUIESCE_RESUME), "resume it");
+	tq_fill_cq(&q);
+	{
+		struct quiesce_arg qa = { .fd = d1.fd, .qid = 4 };
+		uint64_t t;
+		pthread_t th;
+
+		pthread_create(&th, NULL, quiesce_thread, &qa);
+		ok(thread_sleeps(&qa), "QUIESCE is waiting");
+		t = now_ns();
+		succeeds(qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 4, 0),
+			 "DESTROY_QUEUE_PAIR meanwhile");
+		pthread_join(th, NULL);
+		ok(qa.ret == -1 && qa.err == ENOENT &&
+		   now_ns() - t < 500000000ull,
+		   "QUIESCE of the destroyed pair: ENOENT after %llu ms (%d, %s)",
+		   (unsigned long long)(now_ns() - t) / 1000000, qa.ret,
+		   strerror(qa.err));
+	}
 	tq_destroy(&q);
 
 	/* Bogus shadow doorbell values: ignored, counted, recoverable. */
@@ -2097,6 +2152,21 @@ static uint64_t thread_cpu_ns(int pid)
 	return (ut + st) * (1000000000ull / sysconf(_SC_CLK_TCK));
 }
 
+struct unmap_arg {
+	uint64_t iova, len, ms;
+	int ret;
+};
+
+static void *unmap_thread(void *arg)
+{
+	struct unmap_arg *ua = arg;
+	uint64_t t = now_ns();
+
+	ua->ret = dma_unmap(ua->iova, ua->len);
+	ua->ms = (now_ns() - t) / 1000000;
+	return NULL;
+}
+
 /* Block-layer requests in flight on @dev (/sys/block/X/inflight), or -1. */
 static int inflight(const char *dev)
 {
@@ -2199,6 +2269,41 @@ static void test_unmap_elsewhere(const char *stuck)
 	ok(got == 8 && good == 8 && is_zero(RAM_B, 8 * PAGE),
 	   "they completed into it before it went (%u, %u good)", got, good);
 	succeeds(dma_map(RAM_B, ram_b, RAM_B_SIZE, true), "map region B again");
+
+	/*
+	 * A page of the range idle in the pin cache must not get a new user
+	 * while the unmap waits for another: the guest reads into page 20
+	 * (cached afterwards), has a read into page 30 in flight, and reads
+	 * into page 20 again during the unmap. The old code gave that read
+	 * the cached pin and then found it in use when it dropped the range
+	 * (a kernel WARNING, which fails the VM run, and another VFIO round).
+	 */
+	{
+		struct unmap_arg ua = { .iova = RAM_B, .len = RAM_B_SIZE };
+		pthread_t th;
+
+		status_is(io(&q, NAC_CMD_READ, 0, 8, RAM_B + 20 * PAGE), 0,
+			  "a read leaves page 20 of region B in the pin cache");
+		sqe_rw(&s, NAC_CMD_READ, 64, 8);
+		s.dptr1 = RAM_B + 30 * PAGE;
+		tq_submit(&q, &s);
+		tq_ring_sq(&q);
+		ok(inflight_reaches(stuck, 1), "a read into page 30 in flight");
+		pthread_create(&th, NULL, unmap_thread, &ua);
+		usleep(200000);
+		sqe_rw(&s, NAC_CMD_READ, 128, 8);
+		s.dptr1 = RAM_B + 20 * PAGE;
+		tq_submit(&q, &s);
+		tq_ring_sq(&q);
+		pthread_join(th, NULL);
+		ok(!ua.ret && ua.ms < 1500,
+		   "the unmap returned in %llu ms", (unsigned long long)ua.ms);
+		succeeds(dma_map(RAM_B, ram_b, RAM_B_SIZE, true),
+			 "map region B again");
+		for (got = 0; got < 2 && tq_wait(&q, &c, TIMEOUT_MS); got++)
+			tq_ring_cq(&q);
+		ok(got == 2, "both reads complete (%u)", got);
+	}
 	tq_destroy(&q);
 out:
 	close(dx.fd);
@@ -2369,13 +2474,13 @@ static void test_events(const char *dead)
 	ok(!e.events && !e.nr_errors && !e.lost_errors,
 	   "... says nothing (events 0x%x)", e.events);
 
-	/* A failed command: one record, one signal. */
+	/* A failed command: one record, there before its CQE; one signal. */
 	st = io(&q, NAC_CMD_READ, 1u << 30, 1, buf);
 	cid = q.cid - 1;
 	ok(st == (NAC_SC_LBA_RANGE | NAC_DNR), "a read past the end fails (%s)",
 	   sc_name(st));
-	ok(event_fired(efd, TIMEOUT_MS) == 1, "the event eventfd fired");
-	succeeds(get_events(dv.fd, &e, recs, 4), "GET_EVENTS");
+	succeeds(get_events(dv.fd, &e, recs, 4), "GET_EVENTS right after the CQE");
+	ok(event_fired(efd, 0) == 1, "the event eventfd fired");
 	ok(e.events == KVM_ACCEL_EVENT_IO_ERROR && e.nr_errors == 1 &&
 	   !e.lost_errors && recs[0].sqid == 1 && recs[0].cid == cid &&
 	   recs[0].status == (NAC_SC_LBA_RANGE | NAC_DNR) &&
@@ -2405,6 +2510,12 @@ static void test_events(const char *dead)
 	   (unsigned long long)e.lost_errors);
 	event_fired(efd, 0);
 
+	/* Records the caller cannot take: EFAULT, and they are gone. */
+	io(&q, NAC_CMD_READ, 1u << 30, 1, buf);
+	fails(get_events(dv.fd, &e, (void *)8, 4), EFAULT,
+	      "GET_EVENTS with a bad records pointer");
+	event_fired(efd, 0);
+
 	/* An invalid shadow doorbell value. */
 	*q.sq_db = 5000;
 	tq_kick(&q);
@@ -2415,6 +2526,57 @@ static void test_events(const char *dead)
 	   "DB_ERROR for queue 1 (events 0x%x, qids 0x%llx)", e.events,
 	   (unsigned long long)e.db_error_qids);
 	*q.sq_db = q.sq_tail;
+
+	/* What is pending about a queue goes with the queue. */
+	tq_init(&qb, dv.fd, 7, 16, 16, TQ_SHADOW, 0, irq, 0);
+	succeeds(tq_create(&qb), "queue 7");
+	*qb.sq_db = 5000;
+	tq_kick(&qb);
+	ok(event_fired(efd, TIMEOUT_MS) == 1, "an invalid SQ tail on queue 7");
+	tq_destroy(&qb);
+	succeeds(get_events(dv.fd, &e, recs, 4), "GET_EVENTS after destroying it");
+	ok(!(e.events & KVM_ACCEL_EVENT_DB_ERROR) && !e.db_error_qids,
+	   "nothing about queue 7 is left (events 0x%x, qids 0x%llx)",
+	   e.events, (unsigned long long)e.db_error_qids);
+
+	/* SET_IRQS on the event index: disabling keeps what is pending. */
+	{
+		char b[sizeof(struct vfio_irq_set) + 4];
+		struct vfio_irq_set *set = (void *)b;
+
+		memset(b, 0, sizeof(b));
+		set->argsz = sizeof(*set);
+		set->flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+		set->index = KVM_ACCEL_IRQ_INDEX_EVENT;
+		succeeds(ioctl(dv.fd, VFIO_DEVICE_SET_IRQS, set),
+			 "SET_IRQS DATA_NONE count 0: no event eventfd");
+		io(&q, NAC_CMD_READ, 1u << 30, 1, buf);
+		ok(event_fired(efd, 100) == 0, "a failure fires nothing");
+		succeeds(set_event_fd(dv.fd, efd), "set the eventfd again");
+		ok(event_fired(efd, TIMEOUT_MS) == 1,
+		   "it fires at once for what is pending");
+		succeeds(get_events(dv.fd, &e, recs, 4), "GET_EVENTS");
+		ok(e.nr_errors == 1, "the record is still there (%u)",
+		   e.nr_errors);
+		set->argsz = sizeof(*set) + 1;
+		set->flags = VFIO_IRQ_SET_DATA_BOOL | VFIO_IRQ_SET_ACTION_TRIGGER;
+		set->count = 1;
+		b[sizeof(*set)] = 1;
+		succeeds(ioctl(dv.fd, VFIO_DEVICE_SET_IRQS, set),
+			 "SET_IRQS DATA_BOOL fires the eventfd");
+		ok(event_fired(efd, TIMEOUT_MS) == 1, "it fired");
+		set->start = 1;
+		fails(ioctl(dv.fd, VFIO_DEVICE_SET_IRQS, set), EINVAL,
+		      "SET_IRQS on the event index at start 1");
+		set->start = 0;
+		set->count = 2;
+		set->argsz = sizeof(*set) + 2;
+		fails(ioctl(dv.fd, VFIO_DEVICE_SET_IRQS, set), EINVAL,
+		      "SET_IRQS on the event index with count 2");
+		fails(set_event_fd(dv.fd, 4000), EBADF,
+		      "SET_IRQS with a closed fd");
+		succeeds(set_event_fd(dv.fd, efd), "the eventfd again");
+	}
 
 	/* A queue whose rings go with an unmap. */
 	tq_init(&qb, dv.fd, 5, 16, 16, TQ_SHADOW, 0, irq, RAM_B);

@@ -1816,7 +1816,17 @@ static void test_kernel_bdev_dead(void)
         g_usleep(10000);
     }
     g_assert_cmphex(reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED, !=, 0);
+    /* A reset clears it, and the next enable finds the backend gone. */
+    nvme_disable(&t);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED, ==, 0);
+    reg_write(&t, NVME_REG_CC, CC_ENABLE);
+    g_assert(wait_csts(&t, NVME_CSTS_FAILED, NVME_CSTS_FAILED));
     nvme_stop(&t);
+    /* Power it on again, for the next run. */
+    fd = open(power, O_WRONLY);
+    g_assert(fd >= 0);
+    g_assert_cmpint(write(fd, "1", 1), ==, 1);
+    close(fd);
 }
 
 /* Hot-unplug with queues live and I/O in flight; then plug another. */

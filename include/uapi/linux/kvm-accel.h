@@ -44,11 +44,12 @@
  *
  * The standard device ioctls: VFIO_DEVICE_GET_INFO reports no regions,
  * KVM_ACCEL_NUM_IRQS interrupt indexes and VFIO_DEVICE_FLAGS_RESET;
- * VFIO_DEVICE_RESET destroys every queue pair (as a controller reset does),
- * clears the coalescing settings and the pending events about queues, while
- * the attached block device, the eventfds and pending error records stay. Closing the device fd undoes everything: it
- * waits for the bios in flight, unpins all guest memory and releases the
- * block device.
+ * VFIO_DEVICE_RESET destroys every queue pair (as a controller reset does;
+ * so does DESTROY_QUEUE_PAIR for one, with the pending events about it),
+ * clears the coalescing settings, while the attached block device, the
+ * eventfds and pending error records stay. Closing the device fd undoes
+ * everything: it waits for the bios in flight, unpins all guest memory and
+ * releases the block device.
  *
  * Doorbells: with shadow doorbells (Doorbell Buffer Config) the SQ tail and
  * CQ head are read from guest memory; the guest's MMIO doorbell write (when
@@ -363,12 +364,12 @@ struct kvm_accel_doorbell {
  */
 struct kvm_accel_error {
 	__u16 sqid;
-	__u16 cid;
+	__u16 cid;		/* as in the SQE: little endian */
 	__u16 status;		/* status field of the CQE, without the phase */
 	__u16 pad;
 	__u32 nsid;
 	__u32 pad2;
-	__u64 lba;		/* first LBA of a read/write/compare, else 0 */
+	__u64 lba;		/* the command's SLBA where it has one, else 0 */
 };
 
 struct kvm_accel_events {
