@@ -10,7 +10,8 @@
  * bi_end_io, which hands the request to the worker. One function maps block
  * status to NVMe status. Modelled on drivers/nvme/target/io-cmd-bdev.c.
  *
- * The worker never sleeps in submit_bio(): it is the only one that polls
+ * The worker never sleeps in submit_bio() while it has polled bios in
+ * flight: it is the only one that polls
  * its polled bios, and a queue being frozen (an elevator or nr_requests
  * change, a revalidation) waits for those bios while submit_bio() waits for
  * the freeze to end. So the worker submits everything with REQ_NOWAIT; a
@@ -25,6 +26,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bio.h>
+#include <linux/blk-cgroup.h>
 #include <linux/blkdev.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -444,6 +446,15 @@ static bool kacc_poll_wanted(struct kacc_dev *dev, struct kacc_req *req)
 	if (!READ_ONCE(kacc_poll_io) ||
 	    !(dev->bdev_flags & KVM_ACCEL_BDEV_POLL) || req->again >= 2)
 		return false;
+#ifdef CONFIG_BLK_CGROUP
+	/*
+	 * REQ_NOWAIT does not keep rq-qos (io.latency, io.cost) from
+	 * sleeping in submit_bio() for a non-root cgroup: the worker must
+	 * not sleep there with polled bios only it polls.
+	 */
+	if (dev->owner_blkcg != blkcg_root_css)
+		return false;
+#endif
 	if (ewma_poll_lat_read(&dev->poll_lat) <=
 	    (unsigned long)READ_ONCE(kacc_poll_usecs) * NSEC_PER_USEC)
 		return true;

@@ -90,8 +90,9 @@ void kacc_event_error(struct kacc_dev *dev, u16 sqid, u16 cid, u16 status,
 }
 
 /*
- * Queue @qid is destroyed (0: all of them): what was pending about it goes
- * with it, so that a new queue with the same ID is not blamed.
+ * Queue @qid is destroyed: its doorbell errors go with it, so that a new
+ * queue with the same ID is not blamed. A broken queue stays reported (it
+ * is fatal for the controller), unless all queues go (@qid 0: reset).
  */
 void kacc_events_forget_queue(struct kacc_dev *dev, u16 qid)
 {
@@ -100,12 +101,24 @@ void kacc_events_forget_queue(struct kacc_dev *dev, u16 qid)
 
 	spin_lock(&ev->lock);
 	ev->db_error_qids &= mask;
-	ev->broken_qids &= mask;
+	if (!qid)
+		ev->broken_qids = 0;
 	if (!ev->db_error_qids)
 		ev->pending &= ~KVM_ACCEL_EVENT_DB_ERROR;
 	if (!ev->broken_qids)
 		ev->pending &= ~KVM_ACCEL_EVENT_BROKEN;
 	spin_unlock(&ev->lock);
+}
+
+/* Nothing pending any more; under ev->lock. */
+static void kacc_events_empty(struct kacc_events *ev)
+{
+	ev->pending = 0;
+	ev->db_error_qids = 0;
+	ev->broken_qids = 0;
+	ev->lost = 0;
+	ev->head = 0;
+	ev->count = 0;
 }
 
 /* Set the event eventfd (NULL: none); dev->lock. */
@@ -126,12 +139,7 @@ void kacc_events_clear(struct kacc_dev *dev, bool eventfd_too)
 	struct kacc_events *ev = &dev->ev;
 
 	spin_lock(&ev->lock);
-	ev->pending = 0;
-	ev->db_error_qids = 0;
-	ev->broken_qids = 0;
-	ev->lost = 0;
-	ev->head = 0;
-	ev->count = 0;
+	kacc_events_empty(ev);
 	spin_unlock(&ev->lock);
 	if (eventfd_too)
 		kacc_events_set_ctx(dev, NULL);
@@ -209,12 +217,7 @@ long kacc_ioctl_events(struct kacc_dev *dev, void __user *arg)
 	 * what was taken if the copy out fails (-EFAULT).
 	 */
 	e.lost_errors = ev->lost + ev->count;
-	ev->pending = 0;
-	ev->db_error_qids = 0;
-	ev->broken_qids = 0;
-	ev->lost = 0;
-	ev->head = 0;
-	ev->count = 0;
+	kacc_events_empty(ev);
 	spin_unlock(&ev->lock);
 
 	e.nr_errors = n;

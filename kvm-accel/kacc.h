@@ -285,7 +285,7 @@ static inline struct kacc_dev *to_kacc(struct vfio_device *vdev)
  * The kernels this builds for: 6.1 (Debian 12) and 6.11 on (bdev.c's block
  * device API), 64-bit (u64_stats and 64-bit counters read while written).
  */
-#if (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0) && \
+#if (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0) && \
      LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)) || BITS_PER_LONG != 64
 #error "kvm-accel builds for 64-bit Linux 6.1 and 6.11 or later"
 #endif

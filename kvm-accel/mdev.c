@@ -142,7 +142,8 @@ static int kacc_open_device(struct vfio_device *vdev)
 
 	mutex_lock(&dev->lock);
 	kacc_reset_settings(dev);
-	dev->wq = alloc_workqueue("kacc-%.8s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
+	/* A few at a time: its kworkers are outside the owner's cgroups. */
+	dev->wq = alloc_workqueue("kacc-%.8s", WQ_UNBOUND, 16,
 				  dev_name(vdev->dev));
 	if (!dev->wq) {
 		ret = -ENOMEM;

@@ -425,7 +425,9 @@ void kacc_dma_unmap(struct vfio_device *vdev, u64 iova, u64 len)
 		kacc_worker_park(dev);
 		if (kacc_pins_drain(dev, iova, len)) {
 			kacc_worker_unpark(dev);
-			wait_event(dev->idle_wq, !READ_ONCE(dev->drain_users));
+			/* TASK_IDLE: the owner's io.max may make this long. */
+			wait_event_idle(dev->idle_wq,
+					!READ_ONCE(dev->drain_users));
 			kacc_worker_park(dev);
 		}
 		kacc_qp_unmap(dev, iova, len);

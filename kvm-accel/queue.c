@@ -653,8 +653,12 @@ void kacc_dev_pause(struct kacc_dev *dev)
 	kacc_worker_park(dev);
 	WRITE_ONCE(dev->paused, true);
 	kacc_worker_unpark(dev);
-	/* Bios always complete; polled ones need the worker running. */
-	wait_event(dev->idle_wq, READ_ONCE(dev->nr_io) == 0);
+	/*
+	 * Bios always complete; polled ones need the worker running. How
+	 * long that takes is up to the owner's io.max: TASK_IDLE, no hung
+	 * task reports.
+	 */
+	wait_event_idle(dev->idle_wq, READ_ONCE(dev->nr_io) == 0);
 	kacc_worker_park(dev);
 }
 
@@ -863,7 +867,7 @@ static void kacc_qp_remove(struct kacc_dev *dev, struct kacc_qp *qp)
 	kacc_worker_park(dev);
 	set_bit(KACC_QP_STOPPING, &qp->flags);
 	kacc_worker_unpark(dev);
-	wait_event(dev->idle_wq, READ_ONCE(qp->nr_io) == 0);
+	wait_event_idle(dev->idle_wq, READ_ONCE(qp->nr_io) == 0);
 	kacc_worker_park(dev);
 	kacc_qp_drop_done(qp);
 	rcu_assign_pointer(dev->qps[qp->qid], NULL);
@@ -882,9 +886,13 @@ void kacc_qp_destroy_all(struct kacc_dev *dev)
 
 	for (qid = 1; qid <= KACC_MAX_QUEUES; qid++) {
 		gone[qid] = kacc_qp_lookup(dev, qid);
-		if (gone[qid])
-			rcu_assign_pointer(dev->qps[qid], NULL);
+		if (!gone[qid])
+			continue;
+		/* Requests waiting to be retried (fenced ones) go too. */
+		kacc_qp_drop_done(gone[qid]);
+		rcu_assign_pointer(dev->qps[qid], NULL);
 	}
+	WARN_ON_ONCE(dev->nr_fenced || dev->nr_io || dev->bounce_bytes);
 	kacc_events_forget_queue(dev, 0);
 	synchronize_rcu();
 	for (qid = 1; qid <= KACC_MAX_QUEUES; qid++)

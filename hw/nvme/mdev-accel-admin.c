@@ -553,7 +553,7 @@ static uint16_t nvme_accel_get_log(NvmeAccelCtrl *n, const struct nac_sqe *sqe)
     switch (lid) {
     case NVME_LOG_ERROR_INFO:
         /* Errors of commands the module completed, up to this moment. */
-        nvme_accel_kernel_poll_events(n);
+        nvme_accel_kernel_poll_events(n, false);
         size = sizeof(n->error_log);
         buf = g_malloc0(size);
         qemu_mutex_lock(&n->log_lock);

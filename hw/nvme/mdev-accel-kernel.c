@@ -201,10 +201,11 @@ static bool nvme_accel_kernel_set_irqs(NvmeAccelCtrl *n, Error **errp)
  * values raise the AER QEMU raises for its own, and a queue stopped for
  * good (its memory went) or a block device gone is a controller fatal
  * status, which the guest answers with a reset. Runs when the event
- * eventfd fires, and before the Error Information log page is read (the
- * module records an error before the guest can see its CQE).
+ * eventfd fires, before the Error Information log page is read (the
+ * module records an error before the guest can see its CQE), and at a
+ * controller reset (@resetting: only the log is kept).
  */
-void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n)
+void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n, bool resetting)
 {
     struct kvm_accel_error recs[KVM_ACCEL_MAX_ERRORS];
     struct kvm_accel_events ev = {
@@ -230,6 +231,10 @@ void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n)
     }
     if (ev.lost_errors) {
         nvme_accel_error_log_lost(n, ev.lost_errors);
+    }
+    if (resetting) {
+        /* The log stays; events for the controller going away do not. */
+        return;
     }
     if (ev.events & KVM_ACCEL_EVENT_DB_ERROR) {
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_kernel_db, "qids 0x%"PRIx64,
@@ -258,7 +263,7 @@ static void nvme_accel_kernel_events(EventNotifier *e)
 {
     if (event_notifier_test_and_clear(e)) {
         nvme_accel_kernel_poll_events(container_of(e, NvmeAccelCtrl,
-                                                   kevents));
+                                                   kevents), false);
     }
 }
 

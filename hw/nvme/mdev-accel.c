@@ -196,7 +196,7 @@ static bool nvme_accel_start_ctrl(NvmeAccelCtrl *n)
 static void nvme_accel_ctrl_reset(NvmeAccelCtrl *n)
 {
     /* The module's events belong to the controller that goes. */
-    nvme_accel_kernel_poll_events(n);
+    nvme_accel_kernel_poll_events(n, true);
     nvme_accel_queues_reset(n);
     nvme_accel_admin_reset(n);
     n->irq_status = 0;

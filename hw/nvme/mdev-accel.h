@@ -310,7 +310,7 @@ void nvme_accel_kernel_destroy(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_kernel_doorbell(NvmeAccelCtrl *n, uint16_t qid, bool cq,
                                 uint32_t val);
 void nvme_accel_kernel_coalescing(NvmeAccelCtrl *n);
-void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n);
+void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n, bool resetting);
 bool nvme_accel_kernel_bdev_dead(NvmeAccelCtrl *n);
 bool nvme_accel_kernel_stats(NvmeAccelCtrl *n, struct kvm_accel_stats *st);
 void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel);

@@ -2515,6 +2515,9 @@ static void test_events(const char *dead)
 	fails(get_events(dv.fd, &e, (void *)8, 4), EFAULT,
 	      "GET_EVENTS with a bad records pointer");
 	event_fired(efd, 0);
+	succeeds(get_events(dv.fd, &e, recs, 4), "GET_EVENTS again");
+	ok(!e.events && !e.nr_errors, "what the failed call took is gone (%u records)",
+	   e.nr_errors);
 
 	/* An invalid shadow doorbell value. */
 	*q.sq_db = 5000;
@@ -2673,8 +2676,8 @@ static void test_cgroup(const char *dev, const char *slow)
 		write_file(CG "/memory.max", "1G") == 0,
 		"a cgroup for the owner (cgroup2 with io and memory)"))
 		return;
-	snprintf(buf, sizeof(buf), "%u:%u rbps=10485760", major(st.st_rdev),
-		 minor(st.st_rdev));
+	snprintf(buf, sizeof(buf), "%u:%u rbps=10485760 wbps=10485760",
+		 major(st.st_rdev), minor(st.st_rdev));
 	snprintf(path, sizeof(path), "%d", getpid());
 	if (!ok(write_file(CG "/io.max", buf) == 0 &&
 		write_file(CG "/cgroup.procs", path) == 0,
@@ -2682,11 +2685,14 @@ static void test_cgroup(const char *dev, const char *slow)
 		goto out_rmdir;
 
 	irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	irq_s = -1;
+	memset(&dc, 0, sizeof(dc));
+	dc.fd = dc.group = -1;
 	if (!ok(mdev_create(&dc) == 0 && group_open(&dc) == 0 &&
 		device_open(&dc) == 0 && attach(dc.fd, dev, 0, NULL) == 0 &&
 		set_irqs(dc.fd, 0, 1, &irq) == 0,
 		"an mdev on %s opened from the cgroup", dev))
-		goto out_back;
+		goto out_dc;
 	pid = worker_pid(&dc);
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
 	buf[0] = 0;
@@ -2740,6 +2746,17 @@ static void test_cgroup(const char *dev, const char *slow)
 		tq_ring_cq(&q[0]);
 	ok(bytes && mbs < 13, "reads through the module obey io.max: %.1f MB/s (cap 10.5)",
 	   mbs);
+	/*
+	 * Write Zeroes of 16 MiB: null_blk has no offload, so the block
+	 * layer writes zero pages, from the device's workqueue: at 10 MB/s
+	 * that takes over a second.
+	 */
+	t0 = now_ns();
+	sqe_rw(&sqe, NAC_CMD_WRITE_ZEROES, 0, 32768);
+	status_is(tq_cmd(&q[1], &sqe), 0, "Write Zeroes of 16 MiB");
+	ok(now_ns() - t0 > 1000000000ull,
+	   "... obeys io.max too: %llu ms",
+	   (unsigned long long)(now_ns() - t0) / 1000000);
 	for (i = 0; i < 4; i++)
 		tq_destroy(&q[i]);
 
@@ -2781,11 +2798,14 @@ static void test_cgroup(const char *dev, const char *slow)
 	close(ds.group);
 	succeeds(mdev_remove(&ds), "remove that mdev");
 out_dc:
-	close(irq_s);
-	close(dc.fd);
-	close(dc.group);
-	succeeds(mdev_remove(&dc), "remove the first mdev");
-out_back:
+	if (irq_s >= 0)
+		close(irq_s);
+	if (dc.fd >= 0)
+		close(dc.fd);
+	if (dc.group >= 0)
+		close(dc.group);
+	if (dc.uuid[0])
+		succeeds(mdev_remove(&dc), "remove the first mdev");
 	close(irq);
 	snprintf(path, sizeof(path), "%d", getpid());
 	write_file("/sys/fs/cgroup/cgroup.procs", path);

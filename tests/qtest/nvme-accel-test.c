@@ -1079,6 +1079,18 @@ static void test_io_errors(void)
 
 /* --- tests: doorbells and interrupts -------------------------------------- */
 
+/* The next admin completion is AER @aer: Invalid Doorbell Write Value. */
+static void reap_db_value_aer(NvmeTest *t, uint16_t aer)
+{
+    Cqe cqe = reap(t, 0, true);
+
+    g_assert_cmpuint(cqe.cid, ==, aer);
+    g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_ERROR);
+    g_assert_cmphex((cqe.result >> 8) & 0xff, ==,
+                    NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+    g_assert_cmphex(cqe.result >> 16, ==, NVME_LOG_ERROR_INFO);
+}
+
 static void test_doorbell_errors_aer(void)
 {
     NvmeTest t;
@@ -1096,12 +1108,7 @@ static void test_doorbell_errors_aer(void)
 
     /* SQ tail past the end of the queue. */
     sq_doorbell(&t, 1, 16);
-    cqe = reap(&t, 0, true);
-    g_assert_cmpuint(cqe.cid, ==, aer);
-    g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_ERROR);
-    g_assert_cmphex((cqe.result >> 8) & 0xff, ==,
-                    NVME_AER_INFO_ERR_INVALID_DB_VALUE);
-    g_assert_cmphex(cqe.result >> 16, ==, NVME_LOG_ERROR_INFO);
+    reap_db_value_aer(&t, aer);
 
     /* Masked until the error log is read: the next one waits. */
     aer = submit(&t, 0, &c, true);
@@ -1758,7 +1765,6 @@ static void test_cq_head_aer(void)
     NvmeTest t;
     NvmeCmd c;
     uint16_t aer;
-    Cqe cqe;
 
     nvme_start(&t, NULL);
     nvme_enable(&t, 8);
@@ -1766,12 +1772,7 @@ static void test_cq_head_aer(void)
     c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
     aer = submit(&t, 0, &c, true);
     cq_doorbell(&t, 1, 5);
-    cqe = reap(&t, 0, true);
-    g_assert_cmpuint(cqe.cid, ==, aer);
-    g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_ERROR);
-    g_assert_cmphex((cqe.result >> 8) & 0xff, ==,
-                    NVME_AER_INFO_ERR_INVALID_DB_VALUE);
-    g_assert_cmphex(cqe.result >> 16, ==, NVME_LOG_ERROR_INFO);
+    reap_db_value_aer(&t, aer);
     nvme_stop(&t);
 }
 
