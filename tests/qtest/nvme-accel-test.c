@@ -615,6 +615,11 @@ static void test_bad_params(void)
     expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'accel': 'off', "
                      "'sysfsdev': '/sys/bus/mdev/devices/x'",
                      "sysfsdev is only used with accel=kernel or auto");
+    /* 'kernel' moves queues of a running controller: not before realize. */
+    expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'kernel': false",
+                     "moves queues of a running controller");
+    expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'kernel': true",
+                     "moves queues of a running controller");
     /* The device still works after all that, on either drive. */
     qtest_qmp_device_add(qts, "nvme-accel", "ok0",
                          "{'drive': 'd1', 'serial': 'ok', 'accel': 'off'}");
