@@ -16,7 +16,9 @@
 # Environment: QEMU=path runs that build's qemu-system-x86_64 as L1 and in
 # L1 (default: scripts/build-qemu.sh's build; Debian's packaged QEMU 10.0.2
 # as the outer QEMU crashes L1's kernel with 2-vCPU inner guests); TMPDIR
-# holds the images (default /var/tmp, which must support O_DIRECT).
+# holds the images (default /var/tmp, which must support O_DIRECT);
+# KVM_PROBE=N runs tests/kvm/probe-l1.sh in L1 instead: N L2s on QEMU's own
+# -device nvme, counted by how they ended (is the infrastructure sound?).
 #
 # Prints TAP; a VM that did not finish, an L1 kernel oops/WARNING or an
 # unexpected taint each count as a failure. Last line: "N passed, N
@@ -89,6 +91,11 @@ l1=(env QEMU="$qemu" bash "$repo/scripts/vm-run.sh" ${verbose[@]+"${verbose[@]}"
     --qemu-arg -drive --qemu-arg "file=$tmp/kernel.img,if=none,id=kernel,format=raw,cache=none,aio=native"
     --qemu-arg -device --qemu-arg virtio-blk-pci,drive=kernel,serial=nac-kernel
     -- "$here/l1.sh" "$qemu" /kvm/vmlinux /kvm/l2.cpio)
+# KVM_PROBE=N: instead of the tier, N L2s on QEMU's own nvme (probe-l1.sh).
+if [ -n "${KVM_PROBE:-}" ]; then
+    l1=("${l1[@]:0:${#l1[@]}-4}" "$here/probe-l1.sh" "$qemu" /kvm/vmlinux
+        /kvm/l2.cpio "$KVM_PROBE")
+fi
 if [ ${#verbose[@]} -gt 0 ]; then
     "${l1[@]}" 2>&1 > "$out" | tee "$err" >&2
     vmrc=${PIPESTATUS[0]}
