@@ -36,8 +36,9 @@
 #
 # Environment: QEMU=path overrides the QEMU binary (default: our build, from
 # scripts/build-qemu.sh); NVME_ACCEL_CACHE moves the cache; VM_TCG_OPTS
-# adds options to -accel tcg (e.g. thread=single), VM_CPU_OPTS to -cpu max
-# (e.g. mpx=off), for experiments with the outer guest. The guest runs
+# adds options to -accel tcg (e.g. thread=single); VM_CPU replaces the CPU
+# model max and VM_CPU_OPTS adds options to it (e.g. mpx=off), for
+# experiments with the outer guest. The guest runs
 # under TCG (-accel tcg -cpu max); VM_ACCEL=kvm runs it with -accel kvm
 # -cpu host instead, for real KVM hosts only (scripts/bench-guest.sh --accel
 # kvm): the /dev/kvm of the machines this project is developed on cannot run
@@ -102,7 +103,7 @@ for b in ${bins[@]+"${bins[@]}"}; do
 done
 [[ $timeout_s =~ ^[0-9]+$ ]] || die "--timeout wants whole seconds"
 case "${VM_ACCEL:-tcg}" in
-    tcg) accel_args=(-accel "tcg${VM_TCG_OPTS:+,$VM_TCG_OPTS}" -cpu "max${VM_CPU_OPTS:+,$VM_CPU_OPTS}") ;;
+    tcg) accel_args=(-accel "tcg${VM_TCG_OPTS:+,$VM_TCG_OPTS}" -cpu "${VM_CPU:-max}${VM_CPU_OPTS:+,$VM_CPU_OPTS}") ;;
     kvm) [ -w /dev/kvm ] || die "VM_ACCEL=kvm but /dev/kvm is not usable"
          accel_args=(-accel kvm -cpu host) ;;
     *) die "VM_ACCEL must be tcg or kvm, got $VM_ACCEL" ;;
