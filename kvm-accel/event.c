@@ -31,13 +31,7 @@ void kacc_events_init(struct kacc_dev *dev)
 
 static void kacc_event_signal(struct kacc_dev *dev)
 {
-	struct eventfd_ctx *ctx;
-
-	rcu_read_lock();
-	ctx = rcu_dereference(dev->ev.ctx);
-	if (ctx)
-		kacc_eventfd_signal(ctx);
-	rcu_read_unlock();
+	kacc_eventfd_fire(&dev->ev.ctx);
 }
 
 /* Record @event (KVM_ACCEL_EVENT_*); @qid for the per-queue ones. */
@@ -121,18 +115,6 @@ static void kacc_events_empty(struct kacc_events *ev)
 	ev->count = 0;
 }
 
-/* Set the event eventfd (NULL: none); dev->lock. */
-static void kacc_events_set_ctx(struct kacc_dev *dev, struct eventfd_ctx *ctx)
-{
-	struct eventfd_ctx *old;
-
-	old = rcu_replace_pointer(dev->ev.ctx, ctx, lockdep_is_held(&dev->lock));
-	if (old) {
-		synchronize_rcu();
-		eventfd_ctx_put(old);
-	}
-}
-
 /* Open: nothing pending. Close also drops the eventfd. */
 void kacc_events_clear(struct kacc_dev *dev, bool eventfd_too)
 {
@@ -142,45 +124,34 @@ void kacc_events_clear(struct kacc_dev *dev, bool eventfd_too)
 	kacc_events_empty(ev);
 	spin_unlock(&ev->lock);
 	if (eventfd_too)
-		kacc_events_set_ctx(dev, NULL);
+		kacc_eventfds_clear(dev, &dev->ev.ctx, 1);
 }
 
 /*
  * VFIO_DEVICE_SET_IRQS on the event index, checked by
  * vfio_set_irqs_validate_and_prepare() (start 0, count 0 or 1): an eventfd
- * (-1 removes it), or DATA_NONE/DATA_BOOL to fire it for testing.
+ * (-1 removes it), or DATA_NONE/DATA_BOOL to fire it for testing; with
+ * count 0 either disables the trigger (what is pending stays).
  */
 int kacc_events_set_irq(struct kacc_dev *dev, u32 flags, unsigned int count,
 			void *data)
 {
-	struct eventfd_ctx *ctx = NULL;
-	s32 fd;
+	int ret;
 
 	if ((flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) != VFIO_IRQ_SET_ACTION_TRIGGER)
 		return -EINVAL;
-	if (flags & (VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_DATA_BOOL)) {
-		/* Disable the trigger; what is pending stays. */
-		if (!count) {
-			kacc_events_set_ctx(dev, NULL);
-			return 0;
-		}
-		if ((flags & VFIO_IRQ_SET_DATA_NONE) || *(u8 *)data)
-			kacc_event_signal(dev);
+	if (!count) {
+		if (!(flags & (VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_DATA_BOOL)))
+			return -EINVAL;
+		kacc_eventfds_clear(dev, &dev->ev.ctx, 1);
 		return 0;
 	}
-	if (!count)
-		return -EINVAL;
-	fd = *(s32 *)data;
-	if (fd >= 0) {
-		ctx = eventfd_ctx_fdget(fd);
-		if (IS_ERR(ctx))
-			return PTR_ERR(ctx);
-	}
-	kacc_events_set_ctx(dev, ctx);
+	ret = kacc_eventfds_set(dev, &dev->ev.ctx, 1, flags, 0, count, data);
 	/* Events from before the eventfd was set must not go unnoticed. */
-	if (ctx && READ_ONCE(dev->ev.pending))
+	if (!ret && (flags & VFIO_IRQ_SET_DATA_EVENTFD) &&
+	    READ_ONCE(dev->ev.pending))
 		kacc_event_signal(dev);
-	return 0;
+	return ret;
 }
 
 long kacc_ioctl_events(struct kacc_dev *dev, void __user *arg)

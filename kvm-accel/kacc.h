@@ -344,9 +344,12 @@ long kacc_ioctl_queue_state(struct kacc_dev *dev, void __user *arg, bool set);
 long kacc_ioctl_coalescing(struct kacc_dev *dev, void __user *arg);
 long kacc_ioctl_doorbell(struct kacc_dev *dev, void __user *arg);
 long kacc_ioctl_stats(struct kacc_dev *dev, void __user *arg);
-void kacc_vectors_clear(struct kacc_dev *dev);
-int kacc_vectors_set(struct kacc_dev *dev, u32 flags, unsigned int start,
-		     unsigned int count, void *data);
+bool kacc_eventfd_fire(struct eventfd_ctx __rcu **slot);
+void kacc_eventfds_clear(struct kacc_dev *dev,
+			 struct eventfd_ctx __rcu **slots, unsigned int n);
+int kacc_eventfds_set(struct kacc_dev *dev, struct eventfd_ctx __rcu **slots,
+		      unsigned int n, u32 flags, unsigned int start,
+		      unsigned int count, void *data);
 
 /* bdev.c */
 long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg);

@@ -180,7 +180,7 @@ static void kacc_close_device(struct vfio_device *vdev)
 	destroy_workqueue(dev->wq);
 	dev->wq = NULL;
 	kacc_bdev_detach(dev);
-	kacc_vectors_clear(dev);
+	kacc_eventfds_clear(dev, dev->vectors, KACC_MAX_VECTORS);
 	kacc_events_clear(dev, true);
 	kacc_owner_put(dev);
 	mutex_unlock(&dev->lock);
@@ -265,8 +265,8 @@ static long kacc_ioctl_set_irqs(struct kacc_dev *dev, void __user *arg)
 	if (hdr.index == KVM_ACCEL_IRQ_INDEX_EVENT)
 		ret = kacc_events_set_irq(dev, hdr.flags, hdr.count, data);
 	else
-		ret = kacc_vectors_set(dev, hdr.flags, hdr.start, hdr.count,
-				       data);
+		ret = kacc_eventfds_set(dev, dev->vectors, KACC_MAX_VECTORS,
+					hdr.flags, hdr.start, hdr.count, data);
 	kfree(data);
 	return ret;
 }

@@ -130,12 +130,13 @@ static void kacc_kick_detach(struct kacc_kick *kick)
 
 /* --- interrupts --------------------------------------------------------- */
 
-static bool kacc_signal(struct kacc_dev *dev, u16 vector)
+/* Signal the eventfd in @slot, if any (any context but interrupts). */
+bool kacc_eventfd_fire(struct eventfd_ctx __rcu **slot)
 {
 	struct eventfd_ctx *ctx;
 
 	rcu_read_lock();
-	ctx = rcu_dereference(dev->vectors[vector]);
+	ctx = rcu_dereference(*slot);
 	if (ctx)
 		kacc_eventfd_signal(ctx);
 	rcu_read_unlock();
@@ -149,7 +150,7 @@ static void kacc_qp_irq(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
 	switch (nac_cq_irq(&qp->cq, &qp->mem, now, &deadline)) {
 	case NAC_IRQ_NOW:
 		qp->irq_deadline = 0;
-		if (kacc_signal(dev, qp->cq.vector))
+		if (kacc_eventfd_fire(&dev->vectors[qp->cq.vector]))
 			kacc_stat_inc(dev, irqs);
 		break;
 	case NAC_IRQ_DEFER:
@@ -161,27 +162,32 @@ static void kacc_qp_irq(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
 	}
 }
 
-void kacc_vectors_clear(struct kacc_dev *dev)
+/* Remove the eventfds in @slots[0 .. @n); under dev->lock. */
+void kacc_eventfds_clear(struct kacc_dev *dev,
+			 struct eventfd_ctx __rcu **slots, unsigned int n)
 {
 	struct eventfd_ctx *old[KACC_MAX_VECTORS];
 	unsigned int i;
 
-	for (i = 0; i < KACC_MAX_VECTORS; i++)
-		old[i] = rcu_replace_pointer(dev->vectors[i], NULL,
+	for (i = 0; i < n; i++)
+		old[i] = rcu_replace_pointer(slots[i], NULL,
 					     lockdep_is_held(&dev->lock));
 	synchronize_rcu();
-	for (i = 0; i < KACC_MAX_VECTORS; i++)
+	for (i = 0; i < n; i++)
 		if (old[i])
 			eventfd_ctx_put(old[i]);
 }
 
 /*
- * VFIO_DEVICE_SET_IRQS on the MSI-X index, already checked by
- * vfio_set_irqs_validate_and_prepare(): [start, start + count) is in range
- * and @data holds count bools or fds.
+ * VFIO_DEVICE_SET_IRQS on an index whose eventfds are @slots[0 .. @n),
+ * already checked by vfio_set_irqs_validate_and_prepare(): [start, start +
+ * count) is in range and @data holds count bools or fds. DATA_NONE and
+ * DATA_BOOL fire them (DATA_NONE with count 0 removes all @n), DATA_EVENTFD
+ * sets them (fd -1 removes one). Under dev->lock; readers use RCU.
  */
-int kacc_vectors_set(struct kacc_dev *dev, u32 flags, unsigned int start,
-		     unsigned int count, void *data)
+int kacc_eventfds_set(struct kacc_dev *dev, struct eventfd_ctx __rcu **slots,
+		      unsigned int n, u32 flags, unsigned int start,
+		      unsigned int count, void *data)
 {
 	struct eventfd_ctx **ctx;
 	unsigned int i;
@@ -191,12 +197,12 @@ int kacc_vectors_set(struct kacc_dev *dev, u32 flags, unsigned int start,
 		return -EINVAL;
 	if (flags & (VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_DATA_BOOL)) {
 		if (!count && (flags & VFIO_IRQ_SET_DATA_NONE)) {
-			kacc_vectors_clear(dev);
+			kacc_eventfds_clear(dev, slots, n);
 			return 0;
 		}
 		for (i = 0; i < count; i++)
 			if ((flags & VFIO_IRQ_SET_DATA_NONE) || ((u8 *)data)[i])
-				kacc_signal(dev, start + i);
+				kacc_eventfd_fire(&slots[start + i]);
 		return 0;
 	}
 
@@ -217,7 +223,7 @@ int kacc_vectors_set(struct kacc_dev *dev, u32 flags, unsigned int start,
 		}
 	}
 	for (i = 0; i < count; i++)
-		ctx[i] = rcu_replace_pointer(dev->vectors[start + i], ctx[i],
+		ctx[i] = rcu_replace_pointer(slots[start + i], ctx[i],
 					     lockdep_is_held(&dev->lock));
 	synchronize_rcu();
 out_put:

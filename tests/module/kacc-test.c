@@ -2196,6 +2196,34 @@ static bool inflight_reaches(const char *dev, int n)
 	return inflight(dev) >= n;
 }
 
+/* @n 4 KiB reads into the pages from @base, far apart on the device. */
+static void tq_read_pages(struct tq *q, uint64_t base, unsigned int n)
+{
+	struct nac_sqe s;
+	unsigned int i;
+
+	/* 64 LBAs apart: @n requests, none merged. */
+	for (i = 0; i < n; i++) {
+		sqe_rw(&s, NAC_CMD_READ, i * 64, 8);
+		s.dptr1 = base + i * PAGE;
+		tq_submit(q, &s);
+	}
+	tq_ring_sq(q);
+}
+
+/* Reap up to @n CQEs; returns how many came, *@good how many succeeded. */
+static unsigned int tq_reap(struct tq *q, unsigned int n, unsigned int *good)
+{
+	struct nac_cqe c;
+	unsigned int got;
+
+	for (got = *good = 0; got < n && tq_wait(q, &c, TIMEOUT_MS); got++) {
+		*good += (c.status >> 1) == 0;
+		tq_ring_cq(q);
+	}
+	return got;
+}
+
 /*
  * dma_unmap waits for the I/O into the range being unmapped, and only for
  * that: on a device whose every I/O takes a second, reads into RAM are
@@ -2208,7 +2236,7 @@ static void test_unmap_elsewhere(const char *stuck)
 	struct nac_cqe c;
 	struct vdev dx;
 	struct tq q;
-	unsigned int i, got, good;
+	unsigned int got, good;
 	uint64_t buf = galloc(8 * PAGE, PAGE), t0, ms;
 	int irq, left;
 
@@ -2228,13 +2256,7 @@ static void test_unmap_elsewhere(const char *stuck)
 	 */
 	status_is(io(&q, NAC_CMD_READ, 0, 8, RAM_B), 0,
 		  "a read into region B leaves a page of it pinned");
-	/* 4 KiB each, far apart: eight requests, none merged. */
-	for (i = 0; i < 8; i++) {
-		sqe_rw(&s, NAC_CMD_READ, i * 64, 8);
-		s.dptr1 = buf + i * PAGE;
-		tq_submit(&q, &s);
-	}
-	tq_ring_sq(&q);
+	tq_read_pages(&q, buf, 8);
 	ok(inflight_reaches(stuck, 8), "8 reads into RAM in flight");
 	t0 = now_ns();
 	succeeds(dma_unmap(RAM_B, RAM_B_SIZE), "unmap region B meanwhile");
@@ -2244,28 +2266,17 @@ static void test_unmap_elsewhere(const char *stuck)
 	   "the unmap did not wait for them: %d of 8 still in flight after %llu ms",
 	   left, (unsigned long long)ms);
 	succeeds(dma_map(RAM_B, ram_b, RAM_B_SIZE, true), "map region B again");
-	for (got = good = 0; got < 8 && tq_wait(&q, &c, TIMEOUT_MS); got++) {
-		good += (c.status >> 1) == 0;
-		tq_ring_cq(&q);
-	}
+	got = tq_reap(&q, 8, &good);
 	ok(got == 8 && good == 8, "they complete (%u, %u good)", got, good);
 
 	memset(g2h(RAM_B), 0xa5, 8 * PAGE);
-	for (i = 0; i < 8; i++) {
-		sqe_rw(&s, NAC_CMD_READ, i * 64, 8);
-		s.dptr1 = RAM_B + i * PAGE;
-		tq_submit(&q, &s);
-	}
-	tq_ring_sq(&q);
+	tq_read_pages(&q, RAM_B, 8);
 	ok(inflight_reaches(stuck, 8), "8 reads into region B in flight");
 	succeeds(dma_unmap(RAM_B, RAM_B_SIZE), "unmap region B");
 	left = inflight(stuck);
 	ok(left == 0, "the unmap waited for the reads into it (%d in flight)",
 	   left);
-	for (got = good = 0; got < 8 && tq_wait(&q, &c, TIMEOUT_MS); got++) {
-		good += (c.status >> 1) == 0;
-		tq_ring_cq(&q);
-	}
+	got = tq_reap(&q, 8, &good);
 	ok(got == 8 && good == 8 && is_zero(RAM_B, 8 * PAGE),
 	   "they completed into it before it went (%u, %u good)", got, good);
 	succeeds(dma_map(RAM_B, ram_b, RAM_B_SIZE, true), "map region B again");
