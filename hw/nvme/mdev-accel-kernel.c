@@ -651,6 +651,11 @@ static void nvme_accel_set_kernel(Object *obj, bool want, Error **errp)
         error_setg(errp, "no kvm-accel mdev in use (see sysfsdev, accel)");
         return;
     }
+    if (n->qchange_depth) {
+        /* A QMP command dispatched while a queue change waits. */
+        error_setg(errp, "queues are being changed, try again");
+        return;
+    }
     nvme_accel_kernel_switch(n, want);
 }
 

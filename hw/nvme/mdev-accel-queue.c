@@ -62,11 +62,14 @@ static void nvme_accel_set_stopped(NvmeAccelCtrl *n, void *arg)
 /*
  * Before changing which I/O queues exist: stop fetching, let every command
  * in flight complete (posting its CQE), so the I/O context holds no
- * reference into what we change.
+ * reference into what we change. Nests: only the outermost pair stops and
+ * restarts the I/O context, and admin commands wait until it is done.
  */
 void nvme_accel_io_quiesce(NvmeAccelCtrl *n)
 {
-    nvme_accel_run_in_ctx(n, nvme_accel_set_stopped, n);
+    if (n->qchange_depth++ == 0) {
+        nvme_accel_run_in_ctx(n, nvme_accel_set_stopped, n);
+    }
     blk_drain(n->blkconf.blk);
 }
 
@@ -84,7 +87,16 @@ static void nvme_accel_kick_all(NvmeAccelCtrl *n, void *arg)
 
 void nvme_accel_io_resume(NvmeAccelCtrl *n)
 {
-    nvme_accel_run_in_ctx(n, nvme_accel_kick_all, NULL);
+    assert(n->qchange_depth > 0);
+    if (n->qchange_depth == 1) {
+        nvme_accel_run_in_ctx(n, nvme_accel_kick_all, NULL);
+    }
+    if (--n->qchange_depth == 0 && n->admin_deferred) {
+        n->admin_deferred = false;
+        if (n->sq[0]) {
+            qemu_bh_schedule(n->sq[0]->bh);
+        }
+    }
 }
 
 /* --- doorbell errors raised in the I/O context ------------------------- */
@@ -558,6 +570,12 @@ static void nvme_accel_sq_bh(void *opaque)
     int ret;
 
     if (sq->q.qid == 0) {
+        if (n->qchange_depth) {
+            /* Polled from inside a queue change: after it. */
+            trace_nvme_accel_admin_deferred(n->qchange_depth);
+            n->admin_deferred = true;
+            return;
+        }
         nvme_accel_admin_process(sq);
         return;
     }
@@ -878,9 +896,10 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
     }
     sq->bh = nvme_accel_bh_new(n, ctx, nvme_accel_sq_bh, sq);
     if (sqid) {
-        NvmeAccelCQ *cq = n->cq[cqid];
+        NvmeAccelCQ *cq;
 
         nvme_accel_io_quiesce(n);
+        cq = n->cq[cqid];       /* after the wait, which polls */
         /* A second SQ on a CQ the module runs: run both here instead. */
         if (cq->in_kernel && n->sq[cqid]) {
             nvme_accel_kernel_take_back(n, n->sq[cqid]);
@@ -931,12 +950,20 @@ void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
     if (sqid == 0) {
         qemu_bh_delete(sq->bh);
         n->sq[0] = NULL;
+        n->admin_deferred = false;
         nvme_accel_ring_destroy(&sq->ring);
         g_free(sq);
         return;
     }
     nvme_accel_io_quiesce(n);
-    nvme_accel_kernel_destroy(n, sq);
+    /* The wait polled the main loop: look the queue up again. */
+    sq = n->sq[sqid];
+    if (!sq) {
+        nvme_accel_io_resume(n);
+        return;
+    }
+    /* Its CQ lives on, maybe with a new SQ: take the CQ's state back. */
+    nvme_accel_kernel_take_back(n, sq);
     nvme_accel_sq_ioeventfd_cleanup(n, sq);
     nvme_accel_run_in_ctx(n, nvme_accel_free_sq, sq);
     nvme_accel_io_resume(n);
@@ -969,6 +996,12 @@ void nvme_accel_delete_cq(NvmeAccelCtrl *n, uint16_t cqid)
         nvme_accel_free_cq(n, cq);
     } else {
         nvme_accel_io_quiesce(n);
+        /* The wait polled the main loop: look the queue up again. */
+        cq = n->cq[cqid];
+        if (!cq) {
+            nvme_accel_io_resume(n);
+            return;
+        }
         nvme_accel_run_in_ctx(n, nvme_accel_free_cq, cq);
         nvme_accel_io_resume(n);
     }
@@ -981,6 +1014,8 @@ void nvme_accel_queues_reset(NvmeAccelCtrl *n)
 {
     unsigned i;
 
+    /* One queue change: the I/O context stays stopped until all are gone. */
+    nvme_accel_io_quiesce(n);
     for (i = n->nr_qpairs; i-- > 1;) {
         if (n->sq[i]) {
             nvme_accel_delete_sq(n, i);
@@ -991,6 +1026,7 @@ void nvme_accel_queues_reset(NvmeAccelCtrl *n)
             nvme_accel_delete_cq(n, i);
         }
     }
+    nvme_accel_io_resume(n);
     if (n->sq[0]) {
         nvme_accel_delete_sq(n, 0);
     }

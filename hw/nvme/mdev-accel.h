@@ -231,6 +231,14 @@ struct NvmeAccelCtrl {
     unsigned        nr_qpairs;  /* admin + I/O */
     NvmeAccelVector *vectors;
     bool            io_stopped; /* I/O context: fetch nothing new */
+    /*
+     * Main loop: queue changes under way (nested quiesce/resume). Waiting
+     * for the I/O context polls the main AioContext, where the admin SQ's
+     * bottom half could run and change queues under the waiting frame: it
+     * waits until the depth is back to 0.
+     */
+    unsigned        qchange_depth;
+    bool            admin_deferred;
     uint32_t        pending_db_errors;  /* AER infos raised in the I/O ctx */
     QEMUBH          *db_error_bh;
     QEMUBH          *intx_bh;   /* re-evaluate INTx from the I/O context */

@@ -1549,6 +1549,118 @@ static void test_reset_with_io_in_flight(void)
     nvme_stop(&t);
 }
 
+/*
+ * The guest rings the admin SQ over "Delete I/O SQ/CQ @qid" and writes
+ * CC.EN=0 right away (one qtest buffer: no main loop iteration between the
+ * two writes). The reset's first queue change waits for the I/O context and
+ * polls the main loop, where the admin command would run and free the
+ * queue the reset is deleting (ASan: heap-use-after-free). It must wait.
+ */
+static void reset_over_delete(NvmeTest *t, bool with_sqs, bool inflight)
+{
+    NvmeCmd c = cmd(with_sqs ? NVME_ADM_CMD_DELETE_SQ : NVME_ADM_CMD_DELETE_CQ);
+    uint64_t addr[2] = { t->bar.addr + 0x1000, t->bar.addr + NVME_REG_CC };
+    uint32_t val[2];
+    uint64_t buf;
+
+    nvme_enable(t, 8);
+    if (with_sqs) {
+        ioq(t, 1, 64);
+        ioq(t, 2, 64);
+    } else {
+        g_assert_cmphex(create_cq(t, 1, 64, 1, 3), ==, 0);
+        g_assert_cmphex(create_cq(t, 2, 64, 2, 3), ==, 0);
+    }
+    if (inflight) {
+        buf = ram_alloc(t, 64 * KiB);
+        for (int i = 0; i < 16; i++) {
+            NvmeCmd r = rw(NVME_CMD_READ, i * 128, 128);
+
+            prp_fill(t, &r, buf, 64 * KiB);
+            submit(t, 1 + (i & 1), &r, true);
+        }
+    }
+    /* The reset deletes the highest queue first: that one. */
+    c.cdw10 = cpu_to_le32(2);
+    submit(t, 0, &c, false);
+    val[0] = t->q[0].sq_tail;
+    val[1] = 0;
+    qtest_writel_batch(t->qts, addr, val, 2);
+    g_assert(wait_csts(t, NVME_CSTS_READY, 0));
+    memset(t->q, 0, sizeof(t->q));
+    t->next_ram = RAM_POOL;
+}
+
+static void test_reset_over_delete(void)
+{
+    NvmeTest t;
+
+    nvme_start(&t, NULL);
+    reset_over_delete(&t, true, false);
+    reset_over_delete(&t, false, false);
+    /* The controller is whole: queues again, data through them. */
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    check_rw(&t, 1, 0, 8, 0, 51);
+    nvme_stop(&t);
+}
+
+static void test_reset_over_delete_iothread(void)
+{
+    NvmeTest t;
+
+    nvme_start(&t, ",iothread=io0 -object iothread,id=io0");
+    reset_over_delete(&t, true, false);
+    reset_over_delete(&t, false, false);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    check_rw(&t, 1, 0, 8, 0, 52);
+    nvme_stop(&t);
+}
+
+/* The same with reads in flight on a slow backend: the wait is long. */
+static void test_reset_over_delete_inflight(void)
+{
+    NvmeTest t;
+
+    for (int io = 0; io < 2; io++) {
+        nvme_start_device(&t, NULL, "null-co://",
+                          ",file.latency-ns=20000000,file.read-zeroes=on",
+                          io ? ",iothread=io0 -object iothread,id=io0" : NULL);
+        reset_over_delete(&t, true, true);
+        nvme_enable(&t, 8);
+        ioq(&t, 1, 16);
+        g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_SQ, 1), ==, 0);
+        nvme_stop(&t);
+    }
+}
+
+/*
+ * Deleting an SQ leaves its CQ, whose tail and phase a new SQ on it goes
+ * on from. In kernel mode the module ran the pair: its CQ state must come
+ * back before the pair is destroyed, or the next CQE lands over slot 0.
+ */
+static void test_delete_sq_keeps_cq(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    buf = ram_alloc(&t, 4 * KiB);
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, i, 1, buf), ==, 0);
+    }
+    g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_SQ, 1), ==, 0);
+    g_assert_cmphex(create_sq(&t, 1, 1, 16, 1), ==, 0);
+    g_assert_cmpuint(t.q[1].cq_head, ==, 3);
+    /* reap() waits for the CQE in slot 3. */
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 1, buf), ==, 0);
+    check_rw(&t, 1, 8, 8, 0, 53);
+    nvme_stop(&t);
+}
+
 static void test_hostile_queues(void)
 {
     NvmeTest t;
@@ -2009,6 +2121,12 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/hostile-queues", test_hostile_queues);
     qtest_add_func("/nvme-accel/read-only", test_read_only);
     qtest_add_func("/nvme-accel/iothread", test_iothread);
+    qtest_add_func("/nvme-accel/delete-sq-keeps-cq", test_delete_sq_keeps_cq);
+    qtest_add_func("/nvme-accel/reset-over-delete", test_reset_over_delete);
+    qtest_add_func("/nvme-accel/reset-over-delete-iothread",
+                   test_reset_over_delete_iothread);
+    qtest_add_func("/nvme-accel/reset-over-delete-inflight",
+                   test_reset_over_delete_inflight);
     qtest_add_func("/nvme-accel/hotplug-unplug", test_hotplug_unplug);
     qtest_add_func("/nvme-accel/deep-queue", test_deep_queue);
     qtest_add_func("/nvme-accel/kernel-switch", test_kernel_switch);
