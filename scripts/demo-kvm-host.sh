@@ -76,6 +76,12 @@ tr -d '\r' < /tmp/l2.console | awk '
     on && !/^@@demo:/' | sed 's/^/  | /'
 sed 's/^/  QEMU: /' /tmp/l2.err
 rc=$(tr -d '\r' < /tmp/l2.console | sed -n 's/^@@vm-run: script exit \([0-9]*\)@@$/\1/p')
+case "$l2_state:${rc:-none}" in
+    shutdown:0) ;;
+    reset:*) echo "  the guest reset itself after $l2_secs s (with nothing on its console: a triple fault)" ;;
+    timeout:*) echo "  the guest did not finish in $l2_secs s" ;;
+    *) echo "  the guest ended ($l2_state) after $l2_secs s, its script's exit status: ${rc:-none}" ;;
+esac
 
 say "kvm-accel's counters for this guest (QMP qom-get kernel-stats)"
 echo "$stats" | sed 's/.*"return": *{\([^}]*\)}.*/\1/' | tr ',' '\n' | sed 's/^ */  /'

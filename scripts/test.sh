@@ -18,10 +18,11 @@ failures=()
 
 stages=("$@")
 # "kvm" (tests/kvm, scripts/bench-kvm.sh) is not in the default run yet:
-# its outer TCG guest's kernel panicked once in three runs while KVM reset a
-# nested vCPU ("corrupted stack end detected inside scheduler" in
-# kvm_vcpu_reset from shutdown_interception), and a stage that can fail
-# for reasons outside the product must not gate CI. Run it by name.
+# with QEMU's TCG fixed (patches/qemu/0004) 16 of 18 soak runs passed, and
+# both failures were L2 kernel panics after a page fault on kernel text right
+# after an interrupt from user mode, during controller resets in kernel
+# mode: not told apart from a product bug yet. A stage that fails one run in
+# ten must not gate CI. Run it by name.
 [ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan guest module accel bench)
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 

@@ -171,7 +171,7 @@ l2_judge() {
     else
         notok "$_what: L2 powered off (L2's QEMU: $l2_state after ${l2_secs} s)"
     fi
-    if [ "$l2_state" = reset ] && ! grep -qE 'reboot: |Kernel panic' /tmp/l2.kernel; then
+    if [ "$l2_state" = reset ] && ! grep -qE 'reboot: |Kernel panic' /tmp/l2.txt; then
         echo "# signature: L2 triple fault: reset with no reboot or panic on its console"
     fi
 }

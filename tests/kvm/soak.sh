@@ -9,6 +9,8 @@
 #                 shutdown_interception in the trace means an L2 triple
 #                 fault took L1's KVM down with it
 #   L1 reset      L1 triple-faulted (vm-run.sh's -d cpu_reset log)
+#   L2 panic      an L2's kernel panicked (its oops is in the log: a bug
+#                 of the product or of the emulated CPU under it)
 #   L2 reset      an L2 reset itself with no reboot or panic message on its
 #                 console: a triple fault (tests/kvm/l1-lib.sh, l2_judge)
 #   timeout       L1 did not finish in time
@@ -37,7 +39,8 @@ echo "# soak: $runs runs of the KVM $what, VM_TCG_OPTS='${VM_TCG_OPTS:-}', logs 
 signature() {   # LOG: the run's signature
     # vm-run.sh names L1's whole console log when L1 did not finish.
     console=$(sed -n 's/^vm-run: console log: //p' "$1" | tail -n1)
-    if grep -q 'Kernel panic' "$1" ${console:+"$console"}; then
+    # L2's console lines come prefixed with "# L2: " or "#   ".
+    if cat "$1" ${console:+"$console"} | grep -v '^#' | grep -q 'Kernel panic'; then
         if grep -q shutdown_interception "$1" ${console:+"$console"}; then
             echo "L1 panic (shutdown_interception)"
         else
@@ -45,6 +48,8 @@ signature() {   # LOG: the run's signature
         fi
     elif grep -q 'triple-faulted' "$1"; then
         echo "L1 reset"
+    elif grep -qE '^# (L2: |  ).*Kernel panic' "$1"; then
+        echo "L2 panic"
     elif grep -q '^# signature: L2 triple fault' "$1"; then
         echo "L2 reset"
     elif grep -q '^vm-run: FAIL: timeout' "$1"; then
