@@ -434,8 +434,12 @@ static bool nvme_accel_check_params(NvmeAccelCtrl *n, Error **errp)
         error_setg(errp, "max-queue-entries must be between 2 and 65536");
         return false;
     }
-    if (p->mdts > 12 && p->mdts != NVME_ACCEL_MDTS_AUTO) {
-        error_setg(errp, "mdts must be between 0 (no limit) and 12 (16 MiB)");
+    /*
+     * No "0 (no limit)": every request's scatter list and bounce buffer is
+     * sized by the limit, so the limit is what we can promise.
+     */
+    if ((p->mdts < 1 || p->mdts > 12) && p->mdts != NVME_ACCEL_MDTS_AUTO) {
+        error_setg(errp, "mdts must be between 1 (8 KiB) and 12 (16 MiB)");
         return false;
     }
     if (p->lba_size != 512 && p->lba_size != 4096) {

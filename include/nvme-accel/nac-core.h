@@ -246,10 +246,15 @@ int nac_sg_write(const struct nac_mem *mem, const struct nac_sg *sg,
 /* Largest SGL the walk follows: bounds work and cycles in guest lists. */
 #define NAC_SGL_MAX_DESC	1024
 
-/* Scatter list entries a PRP walk of @max_xfer bytes can need. */
+/*
+ * Scatter list entries a PRP walk of @max_xfer bytes can need: the pages
+ * it spans, plus one when it does not start on a page boundary.
+ */
 static inline uint32_t nac_prp_sg_max(uint32_t max_xfer, uint8_t page_shift)
 {
-	return (max_xfer >> page_shift) + 1;
+	uint64_t page = 1ull << page_shift;
+
+	return (uint32_t)((max_xfer + page - 1) >> page_shift) + 1;
 }
 
 #endif /* NVME_ACCEL_NAC_CORE_H */

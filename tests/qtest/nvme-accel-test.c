@@ -604,7 +604,9 @@ static void test_bad_params(void)
     expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'lba-size': 1024",
                      "logical_block_size must be 512 or 4096");
     expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'mdts': 13",
-                     "mdts must be between 0");
+                     "mdts must be between 1");
+    expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'mdts': 0",
+                     "mdts must be between 1");
     expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'accel': 'fast'",
                      "accel must be off, auto or kernel");
     expect_add_error(qts, "'drive': 'd0', 'serial': 'x', 'accel': 'kernel'",
@@ -1661,6 +1663,57 @@ static void test_delete_sq_keeps_cq(void)
     nvme_stop(&t);
 }
 
+/*
+ * 64 KiB memory pages and MDTS 8 KiB: a transfer that starts 4 KiB before a
+ * page boundary needs two PRP entries, although MDTS is below a page.
+ */
+static void test_large_pages_prp(void)
+{
+    const uint64_t pg = 64 * KiB;
+    NvmeTest t;
+    TestQueue *aq = &t.q[0];
+    uint8_t out[8 * KiB], in[8 * KiB];
+    uint64_t buf;
+    NvmeCmd c;
+
+    nvme_start(&t, ",mdts=1");
+    t.next_ram = ROUND_UP(t.next_ram, pg);
+    aq->size = 8;
+    aq->sq = ram_alloc(&t, pg);
+    aq->cq = ram_alloc(&t, pg);
+    aq->phase = 1;
+    reg_write(&t, NVME_REG_AQA, 7 << 16 | 7);
+    qpci_io_writeq(t.dev, t.bar, NVME_REG_ASQ, aq->sq);
+    qpci_io_writeq(t.dev, t.bar, NVME_REG_ACQ, aq->cq);
+    reg_write(&t, NVME_REG_CC, CC_ENABLE | 4 << CC_MPS_SHIFT);
+    g_assert(wait_csts(&t, NVME_CSTS_READY | NVME_CSTS_FAILED,
+                       NVME_CSTS_READY));
+    t.next_ram = ROUND_UP(t.next_ram, pg);
+    g_assert_cmphex(create_cq(&t, 1, 16, 1, 3), ==, 0);
+    t.next_ram = ROUND_UP(t.next_ram, pg);
+    g_assert_cmphex(create_sq(&t, 1, 1, 16, 1), ==, 0);
+    t.next_ram = ROUND_UP(t.next_ram, pg);
+    buf = ram_alloc(&t, 3 * pg);
+
+    /* 4 KiB at the end of one page, 4 KiB in a page not next to it. */
+    pattern(out, sizeof(out), 54);
+    qtest_memwrite(t.qts, buf + pg - 4 * KiB, out, 4 * KiB);
+    qtest_memwrite(t.qts, buf + 2 * pg, out + 4 * KiB, 4 * KiB);
+    c = rw(NVME_CMD_WRITE, 0, 16);
+    c.dptr.prp1 = cpu_to_le64(buf + pg - 4 * KiB);
+    c.dptr.prp2 = cpu_to_le64(buf + 2 * pg);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+    qtest_memset(t.qts, buf, 0, 3 * pg);
+    c = rw(NVME_CMD_READ, 0, 16);
+    c.dptr.prp1 = cpu_to_le64(buf + pg - 4 * KiB);
+    c.dptr.prp2 = cpu_to_le64(buf + 2 * pg);
+    g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
+    qtest_memread(t.qts, buf + pg - 4 * KiB, in, 4 * KiB);
+    qtest_memread(t.qts, buf + 2 * pg, in + 4 * KiB, 4 * KiB);
+    g_assert_cmpmem(in, sizeof(in), out, sizeof(out));
+    nvme_stop(&t);
+}
+
 static void test_hostile_queues(void)
 {
     NvmeTest t;
@@ -2122,6 +2175,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/read-only", test_read_only);
     qtest_add_func("/nvme-accel/iothread", test_iothread);
     qtest_add_func("/nvme-accel/delete-sq-keeps-cq", test_delete_sq_keeps_cq);
+    qtest_add_func("/nvme-accel/large-pages-prp", test_large_pages_prp);
     qtest_add_func("/nvme-accel/reset-over-delete", test_reset_over_delete);
     qtest_add_func("/nvme-accel/reset-over-delete-iothread",
                    test_reset_over_delete_iothread);
