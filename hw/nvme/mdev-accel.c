@@ -223,6 +223,9 @@ static void nvme_accel_write_cc(NvmeAccelCtrl *n, uint32_t val)
             if (nvme_accel_kernel_bdev_dead(n)) {
                 nvme_accel_fatal(n, "the host block device went away");
             }
+        } else {
+            /* Never ready: say so now rather than after CAP.TO. */
+            n->csts |= NVME_CSTS_FAILED;
         }
     } else if (!NVME_CC_EN(val) && NVME_CC_EN(old)) {
         nvme_accel_ctrl_reset(n);
