@@ -535,6 +535,15 @@ static void nvme_accel_effects_log(NvmeEffectsLog *e)
     }
 }
 
+/* Supported Log Pages (NVMe 2.0): not in QEMU 10.0's block/nvme.h. */
+#define NVME_ACCEL_LOG_SUPPORTED    0x00
+#define NVME_ACCEL_LOG_LSUPP        (1u << 0)
+
+static const uint8_t nvme_accel_log_ids[] = {
+    NVME_ACCEL_LOG_SUPPORTED, NVME_LOG_ERROR_INFO, NVME_LOG_SMART_INFO,
+    NVME_LOG_FW_SLOT_INFO, NVME_LOG_CHANGED_NSLIST, NVME_LOG_CMD_EFFECTS,
+};
+
 static uint16_t nvme_accel_get_log(NvmeAccelCtrl *n, const struct nac_sqe *sqe)
 {
     uint32_t dw10 = cdw(sqe->cdw10), dw11 = cdw(sqe->cdw11);
@@ -551,6 +560,14 @@ static uint16_t nvme_accel_get_log(NvmeAccelCtrl *n, const struct nac_sqe *sqe)
 
     trace_nvme_accel_get_log(lid, off, len, rae);
     switch (lid) {
+    case NVME_ACCEL_LOG_SUPPORTED:
+        size = 256 * sizeof(uint32_t);
+        buf = g_malloc0(size);
+        for (i = 0; i < ARRAY_SIZE(nvme_accel_log_ids); i++) {
+            stl_le_p(buf + nvme_accel_log_ids[i] * sizeof(uint32_t),
+                     NVME_ACCEL_LOG_LSUPP);
+        }
+        break;
     case NVME_LOG_ERROR_INFO:
         /* Errors of commands the module completed, up to this moment. */
         nvme_accel_kernel_poll_events(n, false);
@@ -609,9 +626,7 @@ static uint16_t nvme_accel_get_log(NvmeAccelCtrl *n, const struct nac_sqe *sqe)
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_get_log_offset, "0x%"PRIx64, off);
         return NVME_INVALID_FIELD | NVME_DNR;
     }
-    if (len > 64 * KiB) {
-        return NVME_INVALID_FIELD | NVME_DNR;
-    }
+    /* Asked for more than the page has: what there is. */
     status = nvme_accel_admin_to_host(n, sqe, buf + off, MIN(len, size - off));
     if (status) {
         return status;

@@ -1719,6 +1719,49 @@ static void test_large_pages_prp(void)
     nvme_stop(&t);
 }
 
+/*
+ * Supported Log Pages (LID 0) lists every log page Get Log Page serves, and
+ * a request longer than a page (here 128 KiB for SMART) gets what exists.
+ */
+static void test_log_pages(void)
+{
+    static const uint8_t served[] = { 0x00, 0x01, 0x02, 0x03, 0x04, 0x05 };
+    uint8_t smart[512];
+    NvmeTest t;
+    uint64_t buf;
+    NvmeCmd c;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    buf = ram_alloc(&t, 128 * KiB);
+    c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.cdw10 = cpu_to_le32(0x00 | (1024 / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    for (unsigned lid = 0; lid < 256; lid++) {
+        bool listed = memchr(served, lid, sizeof(served)) != NULL;
+        uint32_t lsupp = qtest_readl(t.qts, buf + lid * 4) & 1;
+
+        g_assert_cmpuint(lsupp, ==, listed);
+        if (lid < 0xc0 && !listed) {
+            /* Not listed: not served either. */
+            c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+            c.dptr.prp1 = cpu_to_le64(buf + 64 * KiB);
+            c.cdw10 = cpu_to_le32(lid | (512 / 4 - 1) << 16);
+            g_assert_cmphex(admin(&t, &c, NULL), ==,
+                            NVME_INVALID_LOG_ID | NVME_DNR);
+        }
+    }
+    c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+    c.nsid = cpu_to_le32(NVME_NSID_BROADCAST);
+    prp_fill(&t, &c, buf, 128 * KiB);
+    c.cdw10 = cpu_to_le32(NVME_LOG_SMART_INFO | (128 * KiB / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    qtest_memread(t.qts, buf, smart, sizeof(smart));
+    g_assert_cmpuint(lduw_le_p(smart + 1), ==, 0x143); /* 50 C, in Kelvin */
+    nvme_stop(&t);
+}
+
 static void test_hostile_queues(void)
 {
     NvmeTest t;
@@ -2181,6 +2224,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/iothread", test_iothread);
     qtest_add_func("/nvme-accel/delete-sq-keeps-cq", test_delete_sq_keeps_cq);
     qtest_add_func("/nvme-accel/large-pages-prp", test_large_pages_prp);
+    qtest_add_func("/nvme-accel/log-pages", test_log_pages);
     qtest_add_func("/nvme-accel/reset-over-delete", test_reset_over_delete);
     qtest_add_func("/nvme-accel/reset-over-delete-iothread",
                    test_reset_over_delete_iothread);
