@@ -24,7 +24,6 @@
 #define NVME_ACCEL_TEMPERATURE      0x143   /* 50 C in Kelvin */
 #define NVME_ACCEL_TEMP_WARNING     0x157
 #define NVME_ACCEL_TEMP_CRITICAL    0x175
-#define NVME_ACCEL_KAS              10      /* keep alive granularity, 100 ms */
 
 /* Lifetime of one admin command. */
 typedef struct NvmeAccelAdminCmd {
@@ -209,7 +208,8 @@ static void nvme_accel_id_ctrl(NvmeAccelCtrl *n, NvmeIdCtrl *id)
     id->npss = 0;
     id->wctemp = cpu_to_le16(NVME_ACCEL_TEMP_WARNING);
     id->cctemp = cpu_to_le16(NVME_ACCEL_TEMP_CRITICAL);
-    id->kas = cpu_to_le16(NVME_ACCEL_KAS);
+    /* KAS 0: no Keep Alive (optional on PCIe), so none to enforce. */
+    id->kas = 0;
     id->sqes = (6 << 4) | 6;
     id->cqes = (4 << 4) | 4;
     id->maxcmd = cpu_to_le16(n->params.max_queue_entries);
@@ -513,7 +513,6 @@ static void nvme_accel_effects_log(NvmeEffectsLog *e)
         NVME_ADM_CMD_CREATE_CQ, NVME_ADM_CMD_IDENTIFY, NVME_ADM_CMD_ABORT,
         NVME_ADM_CMD_SET_FEATURES, NVME_ADM_CMD_GET_FEATURES,
         NVME_ADM_CMD_ASYNC_EV_REQ, NVME_ADM_CMD_DBBUF_CONFIG,
-        NVME_ACCEL_ADM_KEEP_ALIVE,
     };
     static const uint8_t io[] = {
         NVME_CMD_FLUSH, NVME_CMD_READ, NVME_CMD_COMPARE,
@@ -769,9 +768,6 @@ static uint16_t nvme_accel_get_features(NvmeAccelCtrl *n,
         }
         return nvme_accel_admin_to_host(n, sqe, &ts, sizeof(ts));
     }
-    case NVME_ACCEL_FID_KATO:
-        *result = f->kato;
-        break;
     default:
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_feature_fid, "fid 0x%x", fid);
         return NVME_INVALID_FIELD | NVME_DNR;
@@ -890,9 +886,6 @@ static uint16_t nvme_accel_set_features(NvmeAccelCtrl *n,
                             (int64_t)(le64_to_cpu(ts) & ((1ULL << 48) - 1));
         f->timestamp_set = true;
         break;
-    case NVME_ACCEL_FID_KATO:
-        f->kato = dw11;
-        break;
     default:
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_feature_fid, "fid 0x%x", fid);
         return NVME_INVALID_FIELD | NVME_DNR;
@@ -965,8 +958,6 @@ static uint16_t nvme_accel_admin_cmd(NvmeAccelCtrl *n,
         return nvme_accel_aer(n, sqe);
     case NVME_ADM_CMD_DBBUF_CONFIG:
         return nvme_accel_dbbuf_config(n, sqe);
-    case NVME_ACCEL_ADM_KEEP_ALIVE:
-        return NVME_SUCCESS;
     default:
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_admin_opcode, "opcode 0x%x",
                              sqe->opcode);

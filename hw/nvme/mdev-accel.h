@@ -46,8 +46,6 @@ OBJECT_DECLARE_SIMPLE_TYPE(NvmeAccelCtrl, NVME_ACCEL)
 #define NVME_ACCEL_MDTS_AUTO    0xff    /* the module's limit, else: */
 #define NVME_ACCEL_MDTS_DEFAULT 7       /* 512 KiB */
 #define NVME_ACCEL_VERSION_REG  0x00020000  /* NVMe 2.0 */
-#define NVME_ACCEL_ADM_KEEP_ALIVE 0x18
-#define NVME_ACCEL_FID_KATO     0x0f
 
 typedef enum NvmeAccelMode {
     NVME_ACCEL_MODE_OFF,        /* I/O queues in QEMU */
@@ -177,7 +175,6 @@ typedef struct NvmeAccelFeatures {
     uint32_t int_coalescing;
     uint32_t async_config;
     uint32_t write_atomicity;
-    uint32_t kato;
     int64_t  timestamp_base;    /* host ms minus guest-set timestamp */
     bool     timestamp_set;
 } NvmeAccelFeatures;

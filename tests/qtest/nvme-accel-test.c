@@ -1265,7 +1265,6 @@ static void test_features(void)
     g_assert_cmphex(get_feature(&t, NVME_ARBITRATION, 0, 0, &r), ==, 0);
     g_assert_cmphex(r, ==, 0x01020307);
     g_assert_cmphex(set_feature(&t, NVME_WRITE_ATOMICITY, 1, NULL), ==, 0);
-    g_assert_cmphex(set_feature(&t, 0x0f, 5000, NULL), ==, 0);  /* KATO */
     g_assert_cmphex(set_feature(&t, 0x7e, 0, NULL), ==,
                     NVME_INVALID_FIELD | NVME_DNR);
 
@@ -1293,9 +1292,15 @@ static void test_features(void)
     c.cdw10 = cpu_to_le32(1 | 5 << 16);
     g_assert_cmphex(admin(&t, &c, &r), ==, 0);
     g_assert_cmphex(r & 1, ==, 1);
-    /* Keep Alive; unknown admin opcodes. */
+    /* No Keep Alive (KAS 0), so nothing unenforced; unknown opcodes. */
+    g_assert_cmphex(identify(&t, 1, 0, 0, buf), ==, 0);
+    g_assert_cmphex(qtest_readw(t.qts, buf + 320), ==, 0);
     c = cmd(0x18);
-    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_INVALID_OPCODE | NVME_DNR);
+    g_assert_cmphex(get_feature(&t, 0x0f, 0, 0, &r), ==,
+                    NVME_INVALID_FIELD | NVME_DNR);
+    g_assert_cmphex(set_feature(&t, 0x0f, 10000, NULL), ==,
+                    NVME_INVALID_FIELD | NVME_DNR);
     c = cmd(0xc3);
     g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_INVALID_OPCODE | NVME_DNR);
     c = cmd(NVME_ADM_CMD_FORMAT_NVM);
