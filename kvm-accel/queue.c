@@ -991,6 +991,20 @@ long kacc_ioctl_destroy_qp(struct kacc_dev *dev, void __user *arg)
 	return 0;
 }
 
+/* Has pair @qid nothing at the block layer, or is it gone? Any context. */
+static bool kacc_qp_io_done(struct kacc_dev *dev, u16 qid)
+{
+	struct kacc_qp *qp;
+	bool done;
+
+	rcu_read_lock();
+	qp = rcu_dereference(dev->qps[qid]);
+	done = !qp || !READ_ONCE(qp->nr_io) ||
+	       !test_bit(KACC_QP_QUIESCED, &qp->flags);
+	rcu_read_unlock();
+	return done;
+}
+
 /* Has pair @qid nothing left to complete, or is it gone? Any context. */
 static bool kacc_qp_drained(struct kacc_dev *dev, u16 qid)
 {
@@ -1016,11 +1030,15 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 {
 	struct kvm_accel_qid q;
 	struct kacc_qp *qp = kacc_qid_arg(dev, arg, &q,
-					  KVM_ACCEL_QUIESCE_RESUME);
+					  KVM_ACCEL_QUIESCE_RESUME |
+					  KVM_ACCEL_QUIESCE_DROP);
+	bool drop = q.flags & KVM_ACCEL_QUIESCE_DROP;
 	long ret;
 
 	if (IS_ERR(qp))
 		return PTR_ERR(qp);
+	if (drop && (q.flags & KVM_ACCEL_QUIESCE_RESUME))
+		return -EINVAL;
 	kacc_worker_park(dev);
 	if (q.flags & KVM_ACCEL_QUIESCE_RESUME)
 		clear_bit(KACC_QP_QUIESCED, &qp->flags);
@@ -1033,7 +1051,8 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 
 	mutex_unlock(&dev->lock);
 	ret = wait_event_interruptible_timeout(dev->idle_wq,
-					       kacc_qp_drained(dev, q.qid), HZ);
+		drop ? kacc_qp_io_done(dev, q.qid) : kacc_qp_drained(dev, q.qid),
+		HZ);
 	mutex_lock(&dev->lock);
 	if (ret < 0)
 		return -EINTR;
@@ -1043,6 +1062,15 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 		return -ENOENT;
 	if (!test_bit(KACC_QP_QUIESCED, &qp->flags))
 		return -EBUSY;
+	if (drop) {
+		if (!kacc_qp_io_done(dev, q.qid))
+			return -EAGAIN;
+		/* As DESTROY does: what could not be posted goes. */
+		kacc_worker_park(dev);
+		kacc_qp_drop_done(qp);
+		kacc_worker_unpark(dev);
+		return 0;
+	}
 	return kacc_qp_drained(dev, q.qid) ? 0 : -EAGAIN;
 }
 

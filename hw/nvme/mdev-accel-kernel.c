@@ -442,13 +442,17 @@ static int nvme_accel_kernel_qid_op(NvmeAccelCtrl *n, unsigned long req,
     return nvme_accel_kioctl(n, req, &q);
 }
 
-/* Stop a pair in the module; give the guest time to make CQ room. */
-static int nvme_accel_kernel_quiesce(NvmeAccelCtrl *n, uint16_t qid)
+/*
+ * Stop a pair in the module; give the guest time to make CQ room, or with
+ * KVM_ACCEL_QUIESCE_DROP the block layer time to finish.
+ */
+static int nvme_accel_kernel_quiesce(NvmeAccelCtrl *n, uint16_t qid,
+                                     uint32_t flags)
 {
     int ret, tries = 0;
 
     do {
-        ret = nvme_accel_kernel_qid_op(n, KVM_ACCEL_QUIESCE, qid, 0);
+        ret = nvme_accel_kernel_qid_op(n, KVM_ACCEL_QUIESCE, qid, flags);
     } while ((ret == -EAGAIN || ret == -EINTR) && ++tries < 5);
     return ret;
 }
@@ -521,7 +525,7 @@ void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     if (!sq->in_kernel) {
         return;
     }
-    ret = nvme_accel_kernel_quiesce(n, qid);
+    ret = nvme_accel_kernel_quiesce(n, qid, 0);
     if (!ret) {
         ret = nvme_accel_kernel_state(n, sq, cq, false);
     }
@@ -537,7 +541,33 @@ void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
                                       cq->q.head, cq->q.tail);
 }
 
-/* Delete I/O SQ, controller reset: the pair goes, its state with it. */
+/*
+ * Delete I/O SQ of a pair the module runs: its CQ stays (a new SQ may go on
+ * it), so its state comes back. The module waits for the block layer only,
+ * never for the guest to reap; completions it could not post are dropped,
+ * as Delete I/O SQ allows. Without the state the CQ cannot go on.
+ */
+void nvme_accel_kernel_delete(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    NvmeAccelCQ *cq = n->cq[sq->q.cqid];
+    uint16_t qid = sq->q.qid;
+    int ret;
+
+    if (!sq->in_kernel) {
+        return;
+    }
+    ret = nvme_accel_kernel_quiesce(n, qid, KVM_ACCEL_QUIESCE_DROP);
+    if (!ret) {
+        ret = nvme_accel_kernel_state(n, sq, cq, false);
+    }
+    if (ret) {
+        trace_nvme_accel_err_kernel(qid, "delete", ret);
+        nvme_accel_fatal(n, "kvm-accel lost a completion queue's state");
+    }
+    nvme_accel_kernel_destroy(n, sq);
+}
+
+/* Controller reset (or after the above): the pair goes, its state with it. */
 void nvme_accel_kernel_destroy(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
     NvmeAccelCQ *cq = n->cq[sq->q.cqid];

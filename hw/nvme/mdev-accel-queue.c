@@ -941,7 +941,9 @@ static void nvme_accel_free_sq(NvmeAccelCtrl *n, void *arg)
     n->sq[sq->q.qid] = NULL;
 }
 
-void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
+/* @cq_stays: Delete I/O SQ (its CQ's state matters), not a reset. */
+static void nvme_accel_sq_delete(NvmeAccelCtrl *n, uint16_t sqid,
+                                 bool cq_stays)
 {
     NvmeAccelSQ *sq = n->sq[sqid];
     uint32_t i;
@@ -962,8 +964,12 @@ void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
         nvme_accel_io_resume(n);
         return;
     }
-    /* Its CQ lives on, maybe with a new SQ: take the CQ's state back. */
-    nvme_accel_kernel_take_back(n, sq);
+    if (cq_stays) {
+        /* Its CQ lives on, maybe with a new SQ: the CQ's state comes back. */
+        nvme_accel_kernel_delete(n, sq);
+    } else {
+        nvme_accel_kernel_destroy(n, sq);
+    }
     nvme_accel_sq_ioeventfd_cleanup(n, sq);
     nvme_accel_run_in_ctx(n, nvme_accel_free_sq, sq);
     nvme_accel_io_resume(n);
@@ -976,6 +982,11 @@ void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
     g_free(sq->sg);
     nvme_accel_ring_destroy(&sq->ring);
     g_free(sq);
+}
+
+void nvme_accel_delete_sq(NvmeAccelCtrl *n, uint16_t sqid)
+{
+    nvme_accel_sq_delete(n, sqid, true);
 }
 
 static void nvme_accel_free_cq(NvmeAccelCtrl *n, void *arg)
@@ -1018,7 +1029,7 @@ void nvme_accel_queues_reset(NvmeAccelCtrl *n)
     nvme_accel_io_quiesce(n);
     for (i = n->nr_qpairs; i-- > 1;) {
         if (n->sq[i]) {
-            nvme_accel_delete_sq(n, i);
+            nvme_accel_sq_delete(n, i, false);
         }
     }
     for (i = n->nr_qpairs; i-- > 1;) {
@@ -1028,7 +1039,7 @@ void nvme_accel_queues_reset(NvmeAccelCtrl *n)
     }
     nvme_accel_io_resume(n);
     if (n->sq[0]) {
-        nvme_accel_delete_sq(n, 0);
+        nvme_accel_sq_delete(n, 0, false);
     }
     if (n->cq[0]) {
         nvme_accel_delete_cq(n, 0);

@@ -311,6 +311,7 @@ void nvme_accel_kernel_exit(NvmeAccelCtrl *n);
 void nvme_accel_kernel_instance_init(Object *obj);
 bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
+void nvme_accel_kernel_delete(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_kernel_destroy(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_kernel_doorbell(NvmeAccelCtrl *n, uint16_t qid, bool cq,
                                 uint32_t val);

@@ -1487,6 +1487,40 @@ static void test_queue_mechanics(void)
 	   "the quiesced queue still posts as the guest reaps (%u)", got);
 	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4, 0),
 		 "QUIESCE once the guest has reaped");
+	/*
+	 * Delete I/O SQ whose CQ stays: QUIESCE_DROP waits for the block
+	 * layer only, not for a guest that does not reap, and the CQ's state
+	 * covers what was posted.
+	 */
+	{
+		struct kvm_accel_queue_state qs = { 0 };
+		uint64_t t, ms;
+
+		succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
+				   KVM_ACCEL_QUIESCE_RESUME), "resume it");
+		tq_fill_cq(&q);
+		fails(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
+				KVM_ACCEL_QUIESCE_DROP |
+				KVM_ACCEL_QUIESCE_RESUME), EINVAL,
+		      "QUIESCE with DROP and RESUME");
+		t = now_ns();
+		succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
+				   KVM_ACCEL_QUIESCE_DROP),
+			 "QUIESCE_DROP with the CQ full");
+		ms = (now_ns() - t) / 1000000;
+		ok(ms < 500, "... returned in %llu ms (plain QUIESCE: EAGAIN after 1 s)",
+		   (unsigned long long)ms);
+		succeeds(queue_state(d1.fd, 4, &qs, false),
+			 "GET_QUEUE_STATE after it");
+		ok(qs.cq_head == q.cq_head && qs.cq_tail == (q.cq_head + 3) % 4,
+		   "the CQ's state has the 3 posted entries (head %u tail %u phase %u)",
+		   qs.cq_head, qs.cq_tail, qs.cq_phase);
+		for (got = 0; got < 3 && tq_wait(&q, &c, TIMEOUT_MS); got++)
+			tq_ring_cq(&q);
+		usleep(100000);
+		ok(got == 3 && !tq_peek(&q, &c),
+		   "3 CQEs to reap, the 5 dropped commands post nothing");
+	}
 	/* The pair destroyed while QUIESCE waits for it: ENOENT, at once. */
 	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
 			   KVM_ACCEL_QUIESCE_RESUME), "resume it");

@@ -1670,6 +1670,45 @@ static void test_delete_sq_keeps_cq(void)
     /* reap() waits for the CQE in slot 3. */
     g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 1, buf), ==, 0);
     check_rw(&t, 1, 8, 8, 0, 53);
+
+    /*
+     * Pair 2 with its CQ full and never reaped, and commands fetched whose
+     * completions have no room: the delete must not wait for the guest
+     * (old: seconds with the BQL held). The 3 posted CQEs stay.
+     */
+    ioq(&t, 2, 4);
+    for (int i = 0; i < 3; i++) {
+        NvmeCmd r = rw(NVME_CMD_READ, i, 1);
+
+        prp_fill(&t, &r, buf, 512);
+        submit(&t, 2, &r, true);
+    }
+    for (int64_t end = g_get_monotonic_time() + TIMEOUT_US;
+         !(qtest_readw(t.qts, t.q[2].cq + 2 * 16 + 14) & 1);) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(1000);
+    }
+    for (int i = 0; i < 3; i++) {
+        NvmeCmd r = rw(NVME_CMD_READ, i, 1);
+
+        prp_fill(&t, &r, buf, 512);
+        submit(&t, 2, &r, true);
+    }
+    g_usleep(100 * 1000);
+    {
+        int64_t t0 = g_get_monotonic_time();
+
+        g_assert_cmphex(delete_q(&t, NVME_ADM_CMD_DELETE_SQ, 2), ==, 0);
+        g_test_message("Delete I/O SQ with a full CQ took %" PRId64 " ms",
+                       (g_get_monotonic_time() - t0) / 1000);
+        g_assert_cmpint(g_get_monotonic_time() - t0, <, 2 * G_USEC_PER_SEC);
+    }
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED, ==, 0);
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmphex(reap(&t, 2, true).status, ==, 0);
+    }
+    g_assert_cmphex(create_sq(&t, 2, 2, 4, 1), ==, 0);
+    g_assert_cmphex(io_prp(&t, 2, NVME_CMD_READ, 0, 1, buf), ==, 0);
     nvme_stop(&t);
 }
 

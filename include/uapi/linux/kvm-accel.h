@@ -71,8 +71,9 @@
 /*
  * 2: ATTACH_BDEV takes an open fd instead of a path.
  * 3: the event channel (KVM_ACCEL_IRQ_INDEX_EVENT, KVM_ACCEL_GET_EVENTS).
+ * 4: KVM_ACCEL_QUIESCE_DROP.
  */
-#define KVM_ACCEL_ABI_VERSION		3
+#define KVM_ACCEL_ABI_VERSION		4
 
 /* mdev_supported_types/<type>/device_api of the mdev type. */
 #define KVM_ACCEL_DEVICE_API		"kvm-accel"
@@ -221,6 +222,12 @@ struct kvm_accel_queue_pair {
  * device's other ioctls and unmaps do not wait for this one: if another
  * thread destroyed the pair meanwhile the result is -ENOENT, if it resumed
  * it -EBUSY. With KVM_ACCEL_QUIESCE_RESUME: run the pair again instead.
+ * With KVM_ACCEL_QUIESCE_DROP (Delete I/O SQ, its CQ staying): wait only
+ * for the commands at the block layer, a bound the device sets and not the
+ * guest, then drop the completions that could not be posted, as
+ * DESTROY_QUEUE_PAIR does; GET_QUEUE_STATE then gives the CQ's state with
+ * what was posted. -EAGAIN if commands are still at the block layer after
+ * a second.
  */
 struct kvm_accel_qid {
 	__u32 argsz;
@@ -230,6 +237,7 @@ struct kvm_accel_qid {
 };
 
 #define KVM_ACCEL_QUIESCE_RESUME	(1u << 0)
+#define KVM_ACCEL_QUIESCE_DROP		(1u << 1)
 
 #define KVM_ACCEL_DESTROY_QUEUE_PAIR	_IO(VFIO_TYPE, KVM_ACCEL_IOCTL_BASE + 3)
 #define KVM_ACCEL_QUIESCE		_IO(VFIO_TYPE, KVM_ACCEL_IOCTL_BASE + 4)
