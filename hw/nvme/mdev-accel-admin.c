@@ -625,8 +625,24 @@ static uint16_t nvme_accel_get_log(NvmeAccelCtrl *n, const struct nac_sqe *sqe)
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_get_log_offset, "0x%"PRIx64, off);
         return NVME_INVALID_FIELD | NVME_DNR;
     }
-    /* Asked for more than the page has: what there is. */
-    status = nvme_accel_admin_to_host(n, sqe, buf + off, MIN(len, size - off));
+    if (len > n->core.max_xfer) {
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    /*
+     * Asked for more than the page has: what there is, then zeros. The
+     * data pointer is walked for the length asked (whether PRP2 is a page
+     * or a list depends on it).
+     */
+    if (len > size - off) {
+        uint8_t *whole = g_malloc0(len);
+
+        memcpy(whole, buf + off, size - off);
+        g_free(buf);
+        buf = whole;
+        off = 0;
+        size = len;
+    }
+    status = nvme_accel_admin_to_host(n, sqe, buf + off, len);
     if (status) {
         return status;
     }

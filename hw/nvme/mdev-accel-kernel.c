@@ -682,7 +682,10 @@ static void nvme_accel_set_kernel(Object *obj, bool want, Error **errp)
         return;
     }
     if (n->qchange_depth) {
-        /* A QMP command dispatched while a queue change waits. */
+        /*
+         * Defensive: QMP dispatches qom-set in the iohandler context, which
+         * a queue change's wait does not poll.
+         */
         error_setg(errp, "queues are being changed, try again");
         return;
     }

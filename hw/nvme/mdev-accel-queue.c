@@ -900,6 +900,7 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
 
         nvme_accel_io_quiesce(n);
         cq = n->cq[cqid];       /* after the wait, which polls */
+        assert(cq);             /* no admin command or reset ran in it */
         /* A second SQ on a CQ the module runs: run both here instead. */
         if (cq->in_kernel && n->sq[cqid]) {
             nvme_accel_kernel_take_back(n, n->sq[cqid]);

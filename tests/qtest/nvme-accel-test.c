@@ -1803,6 +1803,25 @@ static void test_log_pages(void)
     g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
     qtest_memread(t.qts, buf, smart, sizeof(smart));
     g_assert_cmpuint(lduw_le_p(smart + 1), ==, 0x143); /* 50 C, in Kelvin */
+
+    /*
+     * 16 KiB of the 4 KiB error log into a buffer starting mid-page: PRP2
+     * is a list, whatever the log's size; the list is not written over.
+     */
+    c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+    prp_fill(&t, &c, buf + 0x800, 16 * KiB);
+    c.cdw10 = cpu_to_le32(NVME_LOG_ERROR_INFO | (16 * KiB / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    for (int i = 0; i < 4; i++) {
+        g_assert_cmphex(qtest_readq(t.qts, le64_to_cpu(c.dptr.prp2) + i * 8),
+                        ==, buf + 0x800 + (PG - 0x800) + i * PG);
+    }
+    /* Longer than MDTS: Invalid Field. */
+    c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.cdw10 = cpu_to_le32(NVME_LOG_ERROR_INFO | ((MiB / 4 - 1) & 0xffff) << 16);
+    c.cdw11 = cpu_to_le32((MiB / 4 - 1) >> 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, NVME_INVALID_FIELD | NVME_DNR);
     nvme_stop(&t);
 }
 
