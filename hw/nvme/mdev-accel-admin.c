@@ -108,6 +108,9 @@ static void nvme_accel_aer_deliver(NvmeAccelCtrl *n)
 {
     NvmeAccelAerEvent *ev;
 
+    if (n->admin_cmd_running) {
+        return;         /* nvme_accel_admin_process() delivers after it */
+    }
     while (n->outstanding_aers && n->cq[0] && !nac_cq_full(&n->cq[0]->q)) {
         QSIMPLEQ_FOREACH(ev, &n->aer_queue, entry) {
             if (!(n->aer_mask & (1 << ev->type))) {
@@ -1001,7 +1004,14 @@ void nvme_accel_admin_process(NvmeAccelSQ *sq)
             return;
         }
         result = 0;
+        /*
+         * The CQ had room for this command's CQE when it was fetched: no
+         * AER may take it meanwhile (Set Features, Get Log Page with RAE
+         * clear and events raised during a queue change deliver them).
+         */
+        n->admin_cmd_running = true;
         status = nvme_accel_admin_cmd(n, &sqe, &result);
+        n->admin_cmd_running = false;
         /* The command may have reset or deleted queues: re-check. */
         if (n->sq[0] != sq || n->cq[0] != cq) {
             return;

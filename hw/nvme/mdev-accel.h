@@ -236,6 +236,7 @@ struct NvmeAccelCtrl {
      */
     unsigned        qchange_depth;
     bool            admin_deferred;
+    bool            admin_cmd_running;  /* its CQE has the CQ slot */
     uint32_t        pending_db_errors;  /* AER infos raised in the I/O ctx */
     QEMUBH          *db_error_bh;
     QEMUBH          *intx_bh;   /* re-evaluate INTx from the I/O context */

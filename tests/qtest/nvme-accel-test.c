@@ -1825,6 +1825,50 @@ static void test_log_pages(void)
     nvme_stop(&t);
 }
 
+/*
+ * A one-entry admin CQ (2 slots): Get Log Page with RAE clear re-arms SMART
+ * events, and a queued one goes to the outstanding AER. The command's own
+ * CQE had the slot when it was fetched; the AER must wait for the next one
+ * (old: the AER took it and the command's CQE was lost).
+ */
+static void test_aer_keeps_cqe_slot(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    NvmeCmd c;
+    Cqe cqe;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 2);
+    buf = ram_alloc(&t, PG);
+    g_assert_cmphex(set_feature(&t, NVME_ASYNCHRONOUS_EVENT_CONF, 0xff, NULL),
+                    ==, 0);
+    c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+    submit(&t, 0, &c, true);
+    qtest_qmp_assert_success(t.qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': '/machine/peripheral-anon/device[0]', "
+                             "'property': 'smart_critical_warning', "
+                             "'value': 4}}");
+    cqe = reap(&t, 0, true);
+    g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_SMART);
+    /* SMART is masked until its log is read: the next event waits. */
+    c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+    submit(&t, 0, &c, true);
+    qtest_qmp_assert_success(t.qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': '/machine/peripheral-anon/device[0]', "
+                             "'property': 'smart_critical_warning', "
+                             "'value': 6}}");
+    c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+    c.nsid = cpu_to_le32(NVME_NSID_BROADCAST);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.cdw10 = cpu_to_le32(NVME_LOG_SMART_INFO | (512 / 4 - 1) << 16);
+    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);    /* its CQE, first */
+    cqe = reap(&t, 0, true);                        /* then the AER */
+    g_assert_cmphex(cqe.status, ==, 0);
+    g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_SMART);
+    nvme_stop(&t);
+}
+
 static void test_hostile_queues(void)
 {
     NvmeTest t;
@@ -2288,6 +2332,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/delete-sq-keeps-cq", test_delete_sq_keeps_cq);
     qtest_add_func("/nvme-accel/large-pages-prp", test_large_pages_prp);
     qtest_add_func("/nvme-accel/log-pages", test_log_pages);
+    qtest_add_func("/nvme-accel/aer-keeps-cqe-slot", test_aer_keeps_cqe_slot);
     qtest_add_func("/nvme-accel/reset-over-delete", test_reset_over_delete);
     qtest_add_func("/nvme-accel/reset-over-delete-iothread",
                    test_reset_over_delete_iothread);
