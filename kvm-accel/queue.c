@@ -991,39 +991,33 @@ long kacc_ioctl_destroy_qp(struct kacc_dev *dev, void __user *arg)
 	return 0;
 }
 
-/* Has pair @qid nothing at the block layer, or is it gone? Any context. */
-static bool kacc_qp_io_done(struct kacc_dev *dev, u16 qid)
+/*
+ * Is pair @qid idle, or gone? Idle: nothing left to complete, or with
+ * @io_only nothing at the block layer (KVM_ACCEL_QUIESCE_DROP). Any context.
+ */
+static bool kacc_qp_idle(struct kacc_dev *dev, u16 qid, bool io_only)
 {
 	struct kacc_qp *qp;
-	bool done;
+	bool idle;
 
 	rcu_read_lock();
 	qp = rcu_dereference(dev->qps[qid]);
-	done = !qp || !READ_ONCE(qp->nr_io) ||
-	       !test_bit(KACC_QP_QUIESCED, &qp->flags);
+	if (!qp || !test_bit(KACC_QP_QUIESCED, &qp->flags))
+		idle = true;
+	else if (io_only)
+		idle = !READ_ONCE(qp->nr_io);
+	else
+		idle = !READ_ONCE(qp->outstanding) ||
+		       test_bit(KACC_QP_BROKEN, &qp->flags);
 	rcu_read_unlock();
-	return done;
-}
-
-/* Has pair @qid nothing left to complete, or is it gone? Any context. */
-static bool kacc_qp_drained(struct kacc_dev *dev, u16 qid)
-{
-	struct kacc_qp *qp;
-	bool drained;
-
-	rcu_read_lock();
-	qp = rcu_dereference(dev->qps[qid]);
-	drained = !qp || !READ_ONCE(qp->outstanding) ||
-		  test_bit(KACC_QP_BROKEN, &qp->flags) ||
-		  !test_bit(KACC_QP_QUIESCED, &qp->flags);
-	rcu_read_unlock();
-	return drained;
+	return idle;
 }
 
 /*
  * Called with dev->lock held, which it drops while it waits: the wait
- * depends on the guest consuming its CQ, and dma_unmap, the doorbells of
- * the other pairs and every other ioctl must not wait for that.
+ * depends on the guest consuming its CQ (or, with DROP, on the device), and
+ * dma_unmap, the doorbells of the other pairs and every other ioctl must
+ * not wait for that.
  */
 long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 	__must_hold(&dev->lock)
@@ -1032,11 +1026,12 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 	struct kacc_qp *qp = kacc_qid_arg(dev, arg, &q,
 					  KVM_ACCEL_QUIESCE_RESUME |
 					  KVM_ACCEL_QUIESCE_DROP);
-	bool drop = q.flags & KVM_ACCEL_QUIESCE_DROP;
+	bool drop;
 	long ret;
 
 	if (IS_ERR(qp))
 		return PTR_ERR(qp);
+	drop = q.flags & KVM_ACCEL_QUIESCE_DROP;
 	if (drop && (q.flags & KVM_ACCEL_QUIESCE_RESUME))
 		return -EINVAL;
 	kacc_worker_park(dev);
@@ -1051,8 +1046,8 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 
 	mutex_unlock(&dev->lock);
 	ret = wait_event_interruptible_timeout(dev->idle_wq,
-		drop ? kacc_qp_io_done(dev, q.qid) : kacc_qp_drained(dev, q.qid),
-		HZ);
+					       kacc_qp_idle(dev, q.qid, drop),
+					       HZ);
 	mutex_lock(&dev->lock);
 	if (ret < 0)
 		return -EINTR;
@@ -1062,16 +1057,15 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 		return -ENOENT;
 	if (!test_bit(KACC_QP_QUIESCED, &qp->flags))
 		return -EBUSY;
+	if (!kacc_qp_idle(dev, q.qid, drop))
+		return -EAGAIN;
 	if (drop) {
-		if (!kacc_qp_io_done(dev, q.qid))
-			return -EAGAIN;
 		/* As DESTROY does: what could not be posted goes. */
 		kacc_worker_park(dev);
 		kacc_qp_drop_done(qp);
 		kacc_worker_unpark(dev);
-		return 0;
 	}
-	return kacc_qp_drained(dev, q.qid) ? 0 : -EAGAIN;
+	return 0;
 }
 
 /* Forwarded doorbell values not yet applied; worker parked. */

@@ -637,13 +637,8 @@ static uint16_t nvme_accel_get_log(NvmeAccelCtrl *n, const struct nac_sqe *sqe)
      * or a list depends on it).
      */
     if (len > size - off) {
-        uint8_t *whole = g_malloc0(len);
-
-        memcpy(whole, buf + off, size - off);
-        g_free(buf);
-        buf = whole;
-        off = 0;
-        size = len;
+        buf = g_realloc(buf, off + len);
+        memset(buf + size, 0, off + len - size);
     }
     status = nvme_accel_admin_to_host(n, sqe, buf + off, len);
     if (status) {

@@ -132,11 +132,10 @@ static bool nvme_accel_kernel_handshake(NvmeAccelCtrl *n, Error **errp)
         n->params.mdts = MIN(NVME_ACCEL_MDTS_DEFAULT,
                              info.mdts >= 4096 ? 31 - clz32(info.mdts / 4096)
                                                : 0);
-    } else if (!n->params.mdts ||
-               (4096ULL << n->params.mdts) > info.mdts) {
-        error_setg(errp, "mdts=%u asks for %s, kvm-accel moves at most %u "
-                   "KiB per command", n->params.mdts,
-                   n->params.mdts ? "more" : "no limit", info.mdts / 1024);
+    } else if ((4096ULL << n->params.mdts) > info.mdts) {
+        /* (mdts 0, "no limit", is refused with the other properties.) */
+        error_setg(errp, "mdts=%u asks for more, kvm-accel moves at most %u "
+                   "KiB per command", n->params.mdts, info.mdts / 1024);
         error_append_hint(errp, "Leave mdts unset to use the module's "
                           "limit.\n");
         return false;
@@ -512,6 +511,15 @@ bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     return true;
 }
 
+/* Stop a pair in the module (QUIESCE with @flags) and read its state back. */
+static int nvme_accel_kernel_stop(NvmeAccelCtrl *n, NvmeAccelSQ *sq,
+                                  uint32_t flags)
+{
+    int ret = nvme_accel_kernel_quiesce(n, sq->q.qid, flags);
+
+    return ret ?: nvme_accel_kernel_state(n, sq, n->cq[sq->q.cqid], false);
+}
+
 /*
  * Take a pair back from the module, with its state, and destroy it there.
  * On failure the queue is lost to the guest: stop it and say so.
@@ -525,10 +533,7 @@ void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     if (!sq->in_kernel) {
         return;
     }
-    ret = nvme_accel_kernel_quiesce(n, qid, 0);
-    if (!ret) {
-        ret = nvme_accel_kernel_state(n, sq, cq, false);
-    }
+    ret = nvme_accel_kernel_stop(n, sq, 0);
     if (ret) {
         trace_nvme_accel_err_kernel(qid, "take back", ret);
         error_report("nvme-accel %s: could not take queue %u back from "
@@ -549,19 +554,14 @@ void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
  */
 void nvme_accel_kernel_delete(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
-    NvmeAccelCQ *cq = n->cq[sq->q.cqid];
-    uint16_t qid = sq->q.qid;
     int ret;
 
     if (!sq->in_kernel) {
         return;
     }
-    ret = nvme_accel_kernel_quiesce(n, qid, KVM_ACCEL_QUIESCE_DROP);
-    if (!ret) {
-        ret = nvme_accel_kernel_state(n, sq, cq, false);
-    }
+    ret = nvme_accel_kernel_stop(n, sq, KVM_ACCEL_QUIESCE_DROP);
     if (ret) {
-        trace_nvme_accel_err_kernel(qid, "delete", ret);
+        trace_nvme_accel_err_kernel(sq->q.qid, "delete", ret);
         nvme_accel_fatal(n, "kvm-accel lost a completion queue's state");
     }
     nvme_accel_kernel_destroy(n, sq);

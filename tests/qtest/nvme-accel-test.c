@@ -215,20 +215,28 @@ static bool wait_csts(NvmeTest *t, uint32_t mask, uint32_t want)
 
 #define CC_ENABLE   (1 | (6 << CC_IOSQES_SHIFT) | (4 << CC_IOCQES_SHIFT))
 
-static void nvme_enable(NvmeTest *t, uint32_t aq_size)
+/* Memory pages of 4 KiB << @mps: the admin queues are aligned to them. */
+static void nvme_enable_mps(NvmeTest *t, uint32_t aq_size, unsigned mps)
 {
+    uint64_t pg = PG << mps;
     TestQueue *aq = &t->q[0];
 
     aq->size = aq_size;
-    aq->sq = ram_alloc(t, aq_size * 64);
-    aq->cq = ram_alloc(t, aq_size * 16);
+    t->next_ram = ROUND_UP(t->next_ram, pg);
+    aq->sq = ram_alloc(t, ROUND_UP(aq_size * 64, pg));
+    aq->cq = ram_alloc(t, ROUND_UP(aq_size * 16, pg));
     aq->sq_tail = aq->cq_head = 0;
     aq->phase = 1;
     reg_write(t, NVME_REG_AQA, (aq_size - 1) << 16 | (aq_size - 1));
     qpci_io_writeq(t->dev, t->bar, NVME_REG_ASQ, aq->sq);
     qpci_io_writeq(t->dev, t->bar, NVME_REG_ACQ, aq->cq);
-    reg_write(t, NVME_REG_CC, CC_ENABLE);
+    reg_write(t, NVME_REG_CC, CC_ENABLE | mps << CC_MPS_SHIFT);
     g_assert(wait_csts(t, NVME_CSTS_READY | NVME_CSTS_FAILED, NVME_CSTS_READY));
+}
+
+static void nvme_enable(NvmeTest *t, uint32_t aq_size)
+{
+    nvme_enable_mps(t, aq_size, 0);
 }
 
 static void nvme_disable(NvmeTest *t)
@@ -1160,6 +1168,15 @@ static void test_doorbell_errors_aer(void)
     nvme_stop(&t);
 }
 
+/* What the SMART log reports as critical warning (raises a SMART AER). */
+static void smart_warning(NvmeTest *t, int value)
+{
+    qtest_qmp_assert_success(t->qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': '/machine/peripheral-anon/device[0]', "
+                             "'property': 'smart_critical_warning', "
+                             "'value': %d}}", value);
+}
+
 static void test_smart_aer(void)
 {
     NvmeTest t;
@@ -1179,10 +1196,7 @@ static void test_smart_aer(void)
     check_rw(&t, 1, 0, 8, 0, 1);
     check_rw(&t, 1, 16, 8, 0, 2);
 
-    qtest_qmp_assert_success(t.qts, "{'execute': 'qom-set', 'arguments': "
-                             "{'path': '/machine/peripheral-anon/device[0]', "
-                             "'property': 'smart_critical_warning', "
-                             "'value': 4}}");
+    smart_warning(&t, 4);
     cqe = reap(&t, 0, true);
     g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_SMART);
     g_assert_cmphex(cqe.result >> 16, ==, NVME_LOG_SMART_INFO);
@@ -1720,23 +1734,12 @@ static void test_large_pages_prp(void)
 {
     const uint64_t pg = 64 * KiB;
     NvmeTest t;
-    TestQueue *aq = &t.q[0];
     uint8_t out[8 * KiB], in[8 * KiB];
     uint64_t buf;
     NvmeCmd c;
 
     nvme_start(&t, ",mdts=1");
-    t.next_ram = ROUND_UP(t.next_ram, pg);
-    aq->size = 8;
-    aq->sq = ram_alloc(&t, pg);
-    aq->cq = ram_alloc(&t, pg);
-    aq->phase = 1;
-    reg_write(&t, NVME_REG_AQA, 7 << 16 | 7);
-    qpci_io_writeq(t.dev, t.bar, NVME_REG_ASQ, aq->sq);
-    qpci_io_writeq(t.dev, t.bar, NVME_REG_ACQ, aq->cq);
-    reg_write(&t, NVME_REG_CC, CC_ENABLE | 4 << CC_MPS_SHIFT);
-    g_assert(wait_csts(&t, NVME_CSTS_READY | NVME_CSTS_FAILED,
-                       NVME_CSTS_READY));
+    nvme_enable_mps(&t, 8, 4);
     t.next_ram = ROUND_UP(t.next_ram, pg);
     g_assert_cmphex(create_cq(&t, 1, 16, 1, 3), ==, 0);
     t.next_ram = ROUND_UP(t.next_ram, pg);
@@ -1845,19 +1848,13 @@ static void test_aer_keeps_cqe_slot(void)
                     ==, 0);
     c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
     submit(&t, 0, &c, true);
-    qtest_qmp_assert_success(t.qts, "{'execute': 'qom-set', 'arguments': "
-                             "{'path': '/machine/peripheral-anon/device[0]', "
-                             "'property': 'smart_critical_warning', "
-                             "'value': 4}}");
+    smart_warning(&t, 4);
     cqe = reap(&t, 0, true);
     g_assert_cmphex(cqe.result & 0xff, ==, NVME_AER_TYPE_SMART);
     /* SMART is masked until its log is read: the next event waits. */
     c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
     submit(&t, 0, &c, true);
-    qtest_qmp_assert_success(t.qts, "{'execute': 'qom-set', 'arguments': "
-                             "{'path': '/machine/peripheral-anon/device[0]', "
-                             "'property': 'smart_critical_warning', "
-                             "'value': 6}}");
+    smart_warning(&t, 6);
     c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
     c.nsid = cpu_to_le32(NVME_NSID_BROADCAST);
     c.dptr.prp1 = cpu_to_le64(buf);
