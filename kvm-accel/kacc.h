@@ -139,6 +139,7 @@ enum {
 	KACC_QP_STOPPING,	/* being destroyed: no fetching */
 	KACC_QP_BROKEN,		/* guest memory gone: not touched again */
 	KACC_QP_DB_ERROR,	/* an invalid doorbell value was seen */
+	KACC_QP_HANDED_OVER,	/* GET_QUEUE_STATE gave completions away */
 };
 
 /* qp->db_pending: doorbell values forwarded by KVM_ACCEL_DOORBELL */

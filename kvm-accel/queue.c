@@ -245,8 +245,10 @@ static void kacc_qp_db_error(struct kacc_dev *dev, struct kacc_qp *qp)
 }
 
 /* Stopped for good: QEMU hears of it, the guest gets nothing more. */
+/* By the worker, or with it parked. No deadline to sleep towards: it is over. */
 static void kacc_qp_break(struct kacc_dev *dev, struct kacc_qp *qp)
 {
+	qp->irq_deadline = 0;
 	if (!test_and_set_bit(KACC_QP_BROKEN, &qp->flags))
 		kacc_event(dev, KVM_ACCEL_EVENT_BROKEN, qp->qid);
 }
@@ -295,6 +297,27 @@ static void kacc_account(struct kacc_dev *dev, struct kacc_req *req, u64 now)
 	u64_stats_update_end(&s->syncp);
 }
 
+/* Its error goes to the event channel before the host can see its CQE. */
+static void kacc_req_log(struct kacc_dev *dev, struct kacc_qp *qp,
+			 struct kacc_req *req)
+{
+	if (req->status && !req->logged) {
+		kacc_event_error(dev, qp->qid, req->r.cid, req->status,
+				 req->r.slba);
+		req->logged = true;
+	}
+}
+
+/* A request of @qp->done whose completion went out: it is free again. */
+static void kacc_req_retire(struct kacc_dev *dev, struct kacc_qp *qp,
+			    struct kacc_req *req, u64 now)
+{
+	list_del(&req->node);
+	kacc_account(dev, req, now);
+	qp->free[qp->nr_free++] = req;
+	qp->outstanding--;
+}
+
 /* Post what fits, oldest first; true if anything was posted. */
 static bool kacc_qp_post(struct kacc_dev *dev, struct kacc_qp *qp)
 {
@@ -312,12 +335,7 @@ static bool kacc_qp_post(struct kacc_dev *dev, struct kacc_qp *qp)
 		};
 		int ret;
 
-		/* Logged before the guest can see the CQE, and only once. */
-		if (req->status && !req->logged) {
-			kacc_event_error(dev, qp->qid, req->r.cid, req->status,
-					 req->r.slba);
-			req->logged = true;
-		}
+		kacc_req_log(dev, qp, req);
 		ret = nac_cq_post(&qp->cq, &qp->mem, &cqe);
 		if (ret == -EBUSY) {
 			/* Full: have the guest ring the head doorbell. */
@@ -328,10 +346,7 @@ static bool kacc_qp_post(struct kacc_dev *dev, struct kacc_qp *qp)
 			}
 			break;
 		}
-		list_del(&req->node);
-		kacc_account(dev, req, now);
-		qp->free[qp->nr_free++] = req;
-		qp->outstanding--;
+		kacc_req_retire(dev, qp, req, now);
 		posted = true;
 	}
 	if (posted)
@@ -423,8 +438,9 @@ static bool kacc_qp_run(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
 	bool fetch = kacc_qp_fetching(dev, qp);
 	bool work = false;
 
+	/* A stopped pair still owes the interrupt it deferred (coalescing). */
 	if (test_bit(KACC_QP_BROKEN, &qp->flags) ||
-	    (!fetch && !qp->outstanding))
+	    (!fetch && !qp->outstanding && !qp->irq_deadline))
 		return false;
 
 	/* Forwarded MMIO doorbells; a stopped SQ keeps its tail for later. */
@@ -930,7 +946,6 @@ void kacc_qp_unmap(struct kacc_dev *dev, u64 iova, u64 len)
 		pr_debug("queue %u: guest memory unmapped, stopping it\n", qid);
 		kacc_qp_break(dev, qp);
 		kacc_qp_drop_done(qp);
-		qp->irq_deadline = 0;
 		kacc_qp_unpin(dev, qp);
 	}
 }
@@ -992,10 +1007,19 @@ long kacc_ioctl_destroy_qp(struct kacc_dev *dev, void __user *arg)
 }
 
 /*
- * Is pair @qid idle, or gone? Idle: nothing left to complete, or with
- * @io_only nothing at the block layer (KVM_ACCEL_QUIESCE_DROP). Any context.
+ * Has every command of @qp its final status: none at the block layer, none
+ * waiting to go there again? What is left waits for CQ space only.
  */
-static bool kacc_qp_idle(struct kacc_dev *dev, u16 qid, bool io_only)
+static bool kacc_qp_settled(struct kacc_qp *qp)
+{
+	return !READ_ONCE(qp->nr_io) && list_empty(&qp->retry);
+}
+
+/*
+ * Is pair @qid idle, or gone? Idle: settled (kacc_qp_settled()), or with
+ * @drop nothing at the block layer (KVM_ACCEL_QUIESCE_DROP). Any context.
+ */
+static bool kacc_qp_idle(struct kacc_dev *dev, u16 qid, bool drop)
 {
 	struct kacc_qp *qp;
 	bool idle;
@@ -1004,10 +1028,10 @@ static bool kacc_qp_idle(struct kacc_dev *dev, u16 qid, bool io_only)
 	qp = rcu_dereference(dev->qps[qid]);
 	if (!qp || !test_bit(KACC_QP_QUIESCED, &qp->flags))
 		idle = true;
-	else if (io_only)
+	else if (drop)
 		idle = !READ_ONCE(qp->nr_io);
 	else
-		idle = !READ_ONCE(qp->outstanding) ||
+		idle = kacc_qp_settled(qp) ||
 		       test_bit(KACC_QP_BROKEN, &qp->flags);
 	rcu_read_unlock();
 	return idle;
@@ -1015,9 +1039,8 @@ static bool kacc_qp_idle(struct kacc_dev *dev, u16 qid, bool io_only)
 
 /*
  * Called with dev->lock held, which it drops while it waits: the wait
- * depends on the guest consuming its CQ (or, with DROP, on the device), and
- * dma_unmap, the doorbells of the other pairs and every other ioctl must
- * not wait for that.
+ * depends on the device, and dma_unmap, the doorbells of the other pairs
+ * and every other ioctl must not wait for that.
  */
 long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 	__must_hold(&dev->lock)
@@ -1026,14 +1049,18 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 	struct kacc_qp *qp = kacc_qid_arg(dev, arg, &q,
 					  KVM_ACCEL_QUIESCE_RESUME |
 					  KVM_ACCEL_QUIESCE_DROP);
+	long ret, timeout = HZ;
 	bool drop;
-	long ret;
 
 	if (IS_ERR(qp))
 		return PTR_ERR(qp);
 	drop = q.flags & KVM_ACCEL_QUIESCE_DROP;
 	if (drop && (q.flags & KVM_ACCEL_QUIESCE_RESUME))
 		return -EINVAL;
+	/* Its completions went elsewhere: only a new state can resume it. */
+	if ((q.flags & KVM_ACCEL_QUIESCE_RESUME) &&
+	    test_bit(KACC_QP_HANDED_OVER, &qp->flags))
+		return -EBUSY;
 	kacc_worker_park(dev);
 	if (q.flags & KVM_ACCEL_QUIESCE_RESUME)
 		clear_bit(KACC_QP_QUIESCED, &qp->flags);
@@ -1044,28 +1071,37 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 	if (q.flags & KVM_ACCEL_QUIESCE_RESUME)
 		return 0;
 
-	mutex_unlock(&dev->lock);
-	ret = wait_event_interruptible_timeout(dev->idle_wq,
-					       kacc_qp_idle(dev, q.qid, drop),
-					       HZ);
-	mutex_lock(&dev->lock);
-	if (ret < 0)
-		return -EINTR;
-	/* Someone destroyed or resumed the pair meanwhile: say so. */
-	qp = kacc_qp_lookup(dev, q.qid);
-	if (!qp)
-		return -ENOENT;
-	if (!test_bit(KACC_QP_QUIESCED, &qp->flags))
-		return -EBUSY;
-	if (!kacc_qp_idle(dev, q.qid, drop))
-		return -EAGAIN;
-	if (drop) {
-		/* As DESTROY does: what could not be posted goes. */
+	for (;;) {
+		bool idle;
+
+		mutex_unlock(&dev->lock);
+		ret = wait_event_interruptible_timeout(dev->idle_wq,
+				kacc_qp_idle(dev, q.qid, drop), timeout);
+		mutex_lock(&dev->lock);
+		if (ret < 0)
+			return -EINTR;
+		/* Someone destroyed or resumed the pair meanwhile: say so. */
+		qp = kacc_qp_lookup(dev, q.qid);
+		if (!qp)
+			return -ENOENT;
+		if (!test_bit(KACC_QP_QUIESCED, &qp->flags))
+			return -EBUSY;
+		/*
+		 * The check above ran beside the worker, which passes through
+		 * states that look idle (a request between the block layer and
+		 * the retry list): decide with it parked.
+		 */
 		kacc_worker_park(dev);
-		kacc_qp_drop_done(qp);
+		idle = kacc_qp_idle(dev, q.qid, drop);
+		if (idle && drop)
+			kacc_qp_drop_done(qp);	/* as DESTROY does */
 		kacc_worker_unpark(dev);
+		if (idle)
+			return 0;
+		if (!ret)
+			return -EAGAIN;
+		timeout = ret;
 	}
-	return 0;
 }
 
 /* Forwarded doorbell values not yet applied; worker parked. */
@@ -1079,20 +1115,64 @@ static void kacc_qp_apply_db(struct kacc_dev *dev, struct kacc_qp *qp)
 		kacc_qp_db_error(dev, qp);
 }
 
+/*
+ * GET_QUEUE_STATE of a settled pair: copy the completions the CQ had no
+ * room for to @cqes, at most @max of them. They stay ours until the
+ * caller has them (kacc_qp_hand_over()).
+ */
+static long kacc_qp_unposted(struct kacc_qp *qp, struct kvm_accel_cqe *cqes,
+			     u32 max)
+{
+	struct kacc_req *req;
+	u32 n = 0;
+
+	list_for_each_entry(req, &qp->done, node) {
+		if (n == max)
+			return -ENOSPC;
+		cqes[n].result = 0;
+		cqes[n].cid = req->r.cid;
+		cqes[n].status = req->status;
+		n++;
+	}
+	return n;
+}
+
+/* The first @n unposted completions are the caller's now. */
+static void kacc_qp_hand_over(struct kacc_dev *dev, struct kacc_qp *qp, u32 n)
+{
+	u64 now = ktime_get_ns();
+
+	if (n)
+		set_bit(KACC_QP_HANDED_OVER, &qp->flags);
+	while (n--) {
+		struct kacc_req *req = list_first_entry(&qp->done,
+							struct kacc_req, node);
+
+		kacc_req_log(dev, qp, req);
+		kacc_req_retire(dev, qp, req, now);
+	}
+}
+
 static long kacc_qp_get_state(struct kacc_dev *dev, struct kacc_qp *qp,
-			      struct kvm_accel_queue_state *s)
+			      struct kvm_accel_queue_state *s,
+			      struct kvm_accel_cqe *cqes, u32 max)
 {
 	bool broken = test_bit(KACC_QP_BROKEN, &qp->flags);
+	long n = 0;
 
 	if (!broken && (!test_bit(KACC_QP_QUIESCED, &qp->flags) ||
-			qp->outstanding))
+			!kacc_qp_settled(qp)))
 		return -EBUSY;
 	if (!broken) {
+		n = kacc_qp_unposted(qp, cqes, max);
+		if (n < 0)
+			return n;
 		kacc_qp_apply_db(dev, qp);
 		/* The guest may have moved its shadow values meanwhile. */
 		kacc_qp_read_sq_shadow(dev, qp);
 		kacc_qp_read_cq_shadow(dev, qp);
 	}
+	s->nr_cqes = n;
 	s->state = 0;
 	if (test_bit(KACC_QP_QUIESCED, &qp->flags))
 		s->state |= KVM_ACCEL_QS_QUIESCED;
@@ -1100,6 +1180,8 @@ static long kacc_qp_get_state(struct kacc_dev *dev, struct kacc_qp *qp,
 		s->state |= KVM_ACCEL_QS_BROKEN;
 	if (test_bit(KACC_QP_DB_ERROR, &qp->flags))
 		s->state |= KVM_ACCEL_QS_DB_ERROR;
+	if (qp->irq_deadline)
+		s->state |= KVM_ACCEL_QS_IRQ_PENDING;
 	s->sq_head = qp->sq.head;
 	s->sq_tail = qp->sq.tail;
 	s->cq_head = qp->cq.head;
@@ -1128,36 +1210,69 @@ static long kacc_qp_set_state(struct kacc_dev *dev, struct kacc_qp *qp,
 	qp->cq.pending = 0;
 	qp->irq_deadline = 0;
 	clear_bit(KACC_QP_DB_ERROR, &qp->flags);
+	clear_bit(KACC_QP_HANDED_OVER, &qp->flags);
 	return 0;
 }
 
 long kacc_ioctl_queue_state(struct kacc_dev *dev, void __user *arg, bool set)
 {
-	unsigned long minsz = offsetofend(struct kvm_accel_queue_state, pad2);
+	unsigned long minsz = offsetofend(struct kvm_accel_queue_state, pad3);
 	struct kvm_accel_queue_state s;
+	struct kvm_accel_cqe *cqes = NULL;
 	struct kacc_qp *qp;
+	u32 room = 0;
 	long ret;
 
 	if (copy_from_user(&s, arg, minsz))
 		return -EFAULT;
-	if (s.argsz < minsz || s.flags || s.pad || s.pad2)
+	if (s.argsz < minsz || s.flags || s.pad || s.pad2 || s.pad3)
 		return -EINVAL;
 	if (s.qid < 1 || s.qid > KACC_MAX_QUEUES)
+		return -EINVAL;
+	if (set && (s.cqes || s.nr_cqes))
 		return -EINVAL;
 	if (!set && s.state)
 		return -EINVAL;
 	qp = kacc_qp_lookup(dev, s.qid);
 	if (!qp)
 		return -ENOENT;
+	if (!set) {
+		/*
+		 * A quiesced pair fetches nothing: its unposted completions
+		 * are at most what it has outstanding now.
+		 */
+		room = min(s.nr_cqes, READ_ONCE(qp->outstanding));
+		if (room) {
+			cqes = kvmalloc_array(room, sizeof(*cqes),
+					      GFP_KERNEL_ACCOUNT);
+			if (!cqes)
+				return -ENOMEM;
+		}
+	}
 	kacc_worker_park(dev);
-	ret = set ? kacc_qp_set_state(dev, qp, &s) :
-		    kacc_qp_get_state(dev, qp, &s);
+	if (set) {
+		ret = kacc_qp_set_state(dev, qp, &s);
+	} else {
+		ret = kacc_qp_get_state(dev, qp, &s, cqes, room);
+		/* More than @room only if it was not quiesced: -EBUSY. */
+		if (ret == -ENOSPC && s.nr_cqes > room)
+			ret = -EBUSY;
+		/* The caller has them before they leave us. */
+		if (!ret && ((s.nr_cqes &&
+			      copy_to_user(u64_to_user_ptr(s.cqes), cqes,
+					   s.nr_cqes * sizeof(*cqes))) ||
+			     copy_to_user(arg, &s, minsz)))
+			ret = -EFAULT;
+		if (!ret) {
+			kacc_qp_hand_over(dev, qp, s.nr_cqes);
+			/* So is the interrupt deferred for the posted ones. */
+			if (s.state & KVM_ACCEL_QS_IRQ_PENDING)
+				qp->irq_deadline = 0;
+		}
+	}
 	kacc_worker_unpark(dev);
-	if (ret)
-		return ret;
-	if (!set && copy_to_user(arg, &s, minsz))
-		return -EFAULT;
-	return 0;
+	kvfree(cqes);
+	return ret;
 }
 
 long kacc_ioctl_coalescing(struct kacc_dev *dev, void __user *arg)

@@ -410,8 +410,15 @@ static int nvme_accel_kernel_state(NvmeAccelCtrl *n, NvmeAccelSQ *sq,
         .cq_tail = cq->q.tail,
         .cq_phase = cq->q.phase,
     };
+    g_autofree struct kvm_accel_cqe *cqes = NULL;
     int ret;
 
+    if (!set) {
+        /* Completions the CQ had no room for come back with the state. */
+        cqes = g_new(struct kvm_accel_cqe, sq->q.size);
+        st.cqes = (uintptr_t)cqes;
+        st.nr_cqes = sq->q.size;
+    }
     ret = nvme_accel_kioctl(n, set ? KVM_ACCEL_SET_QUEUE_STATE :
                                      KVM_ACCEL_GET_QUEUE_STATE, &st);
     if (ret || set) {
@@ -419,8 +426,17 @@ static int nvme_accel_kernel_state(NvmeAccelCtrl *n, NvmeAccelSQ *sq,
     }
     if (st.sq_head >= sq->q.size || st.sq_tail >= sq->q.size ||
         st.cq_head >= cq->q.size || st.cq_tail >= cq->q.size ||
-        st.cq_phase > 1) {
+        st.cq_phase > 1 || st.nr_cqes > sq->q.size) {
         return -EPROTO;
+    }
+    /* One SQ on a CQ the module ran: nothing of another SQ waits there. */
+    assert(!cq->nr_carried && QTAILQ_EMPTY(&cq->done_reqs));
+    if (st.nr_cqes) {
+        trace_nvme_accel_kernel_carried(sq->q.qid, st.nr_cqes);
+        cq->carried = g_steal_pointer(&cqes);
+        cq->nr_carried = st.nr_cqes;
+        cq->carried_posted = 0;
+        cq->carried_sqid = sq->q.qid;
     }
     sq->q.head = st.sq_head;
     sq->q.tail = st.sq_tail;
@@ -430,6 +446,11 @@ static int nvme_accel_kernel_state(NvmeAccelCtrl *n, NvmeAccelSQ *sq,
     /* The last doorbell values, for the userspace bottom halves. */
     qatomic_set(&sq->db_val, st.sq_tail);
     qatomic_set(&cq->db_val, st.cq_head);
+    /* An interrupt the module deferred (coalescing): send it now. */
+    if (st.state & KVM_ACCEL_QS_IRQ_PENDING) {
+        trace_nvme_accel_kernel_irq_owed(sq->q.qid, cq->q.vector);
+        nvme_accel_irq_notify(n, cq);
+    }
     return 0;
 }
 
@@ -442,8 +463,8 @@ static int nvme_accel_kernel_qid_op(NvmeAccelCtrl *n, unsigned long req,
 }
 
 /*
- * Stop a pair in the module; give the guest time to make CQ room, or with
- * KVM_ACCEL_QUIESCE_DROP the block layer time to finish.
+ * Stop a pair in the module and give the block layer time to finish its
+ * commands (as blk_drain() would; never waiting for the guest to reap).
  */
 static int nvme_accel_kernel_quiesce(NvmeAccelCtrl *n, uint16_t qid,
                                      uint32_t flags)
@@ -481,8 +502,13 @@ bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
                  cq->q.phase == 1;
     int ret;
 
-    if (!nvme_accel_kernel_eligible(n, sq) || !QTAILQ_EMPTY(&cq->done_reqs) ||
+    if (!nvme_accel_kernel_eligible(n, sq)) {
+        return false;
+    }
+    if (!QTAILQ_EMPTY(&cq->done_reqs) || cq->nr_carried ||
         !QTAILQ_EMPTY(&sq->out_reqs)) {
+        /* The guest has yet to make room in its CQ: it stays here. */
+        trace_nvme_accel_kernel_adopt_busy(sq->q.qid);
         return false;
     }
     if (event_notifier_init(&sq->kick, 0) < 0) {
@@ -535,13 +561,19 @@ void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     }
     ret = nvme_accel_kernel_stop(n, sq, 0);
     if (ret) {
+        /* Commands stuck at the host's device, or the module failed. */
         trace_nvme_accel_err_kernel(qid, "take back", ret);
-        error_report("nvme-accel %s: could not take queue %u back from "
-                     "kvm-accel (%s); it stops", n->params.serial, qid,
-                     strerror(-ret));
+        error_report_once("nvme-accel %s: could not take queue %u back from "
+                          "kvm-accel (%s); the controller fails",
+                          n->params.serial, qid, strerror(-ret));
+        nvme_accel_fatal(n, "kvm-accel could not hand an I/O queue back");
         sq->q.tail = sq->q.head;
     }
     nvme_accel_kernel_destroy(n, sq);
+    if (cq->nr_carried) {
+        /* The guest reaps: post what the module handed back. */
+        qemu_bh_schedule(cq->bh);
+    }
     trace_nvme_accel_kernel_take_back(qid, sq->q.head, sq->q.tail,
                                       cq->q.head, cq->q.tail);
 }

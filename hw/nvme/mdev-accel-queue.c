@@ -183,15 +183,15 @@ static void nvme_accel_req_release(NvmeAccelRequest *req)
     }
 }
 
-static bool nvme_accel_post_one(NvmeAccelCQ *cq, NvmeAccelRequest *req)
+static bool nvme_accel_post_cqe(NvmeAccelCQ *cq, NvmeAccelSQ *sq,
+                                uint16_t cid, uint16_t status, uint32_t result)
 {
-    NvmeAccelSQ *sq = req->sq;
     struct nac_cqe cqe = {
-        .result = req->result,
+        .result = result,
         .sq_head = sq->q.head,
         .sq_id = sq->q.qid,
-        .cid = req->r.cid,
-        .status = req->status,
+        .cid = cid,
+        .status = status,
     };
     int ret;
 
@@ -204,9 +204,51 @@ static bool nvme_accel_post_one(NvmeAccelCQ *cq, NvmeAccelRequest *req)
         NVME_ACCEL_GUEST_ERR(nvme_accel_err_cq_post, "cqid %u tail %u",
                              cq->q.qid, cq->q.tail);
     }
-    trace_nvme_accel_cqe(cq->q.qid, sq->q.qid, le16_to_cpu(req->r.cid),
-                         req->status, req->result);
+    trace_nvme_accel_cqe(cq->q.qid, sq->q.qid, le16_to_cpu(cid), status,
+                         result);
     return true;
+}
+
+static void nvme_accel_cq_drop_carried(NvmeAccelCQ *cq)
+{
+    g_free(cq->carried);
+    cq->carried = NULL;
+    cq->nr_carried = cq->carried_posted = 0;
+}
+
+/*
+ * Post the oldest completion waiting: one the module handed back, else the
+ * first done request. False if there is none or the CQ is full.
+ */
+static bool nvme_accel_post_next(NvmeAccelCQ *cq)
+{
+    NvmeAccelRequest *req;
+
+    if (cq->carried_posted < cq->nr_carried) {
+        struct kvm_accel_cqe *c = &cq->carried[cq->carried_posted];
+
+        if (!nvme_accel_post_cqe(cq, cq->ctrl->sq[cq->carried_sqid],
+                                 c->cid, c->status, c->result)) {
+            return false;
+        }
+        if (++cq->carried_posted == cq->nr_carried) {
+            nvme_accel_cq_drop_carried(cq);
+        }
+        return true;
+    }
+    req = QTAILQ_FIRST(&cq->done_reqs);
+    if (!req || !nvme_accel_post_cqe(cq, req->sq, req->r.cid, req->status,
+                                     req->result)) {
+        return false;
+    }
+    QTAILQ_REMOVE(&cq->done_reqs, req, entry);
+    nvme_accel_req_release(req);
+    return true;
+}
+
+static bool nvme_accel_cq_has_waiting(NvmeAccelCQ *cq)
+{
+    return cq->nr_carried || !QTAILQ_EMPTY(&cq->done_reqs);
 }
 
 /* Publish the CQ head as event index, re-read the shadow head. */
@@ -227,7 +269,6 @@ static int nvme_accel_cq_arm(NvmeAccelCQ *cq)
 static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
 {
     NvmeAccelCtrl *n = cq->ctrl;
-    NvmeAccelRequest *req;
     bool posted = false;
 
     if (cq->q.shadow_db) {
@@ -235,8 +276,8 @@ static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
             nvme_accel_db_value_error(n, "cq shadow", cq->q.qid, cq->q.head);
         }
     }
-    while ((req = QTAILQ_FIRST(&cq->done_reqs))) {
-        if (!nvme_accel_post_one(cq, req)) {
+    while (nvme_accel_cq_has_waiting(cq)) {
+        if (!nvme_accel_post_next(cq)) {
             /*
              * Full: have the host ring the head doorbell when it reaps;
              * if it reaped while we said so, there is room already.
@@ -246,8 +287,6 @@ static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
             }
             break;
         }
-        QTAILQ_REMOVE(&cq->done_reqs, req, entry);
-        nvme_accel_req_release(req);
         posted = true;
     }
     if (posted) {
@@ -268,11 +307,6 @@ static void nvme_accel_cq_flush(NvmeAccelCQ *cq)
             /* the head moved: publish it again */
         }
     }
-}
-
-static void nvme_accel_cq_flush_in_ctx(NvmeAccelCtrl *n, void *arg)
-{
-    nvme_accel_cq_flush(arg);
 }
 
 /* A request is done: queue its completion behind any already waiting. */
@@ -646,6 +680,35 @@ static void nvme_accel_cq_bh(void *opaque)
     }
 }
 
+/*
+ * Before a userspace pair moves to the module: MMIO doorbells written since
+ * its bottom halves last ran (one that ran with I/O stopped, say in the
+ * drain of nvme_accel_io_quiesce(), left its value in db_val) and the
+ * completions its CQ holds back. Otherwise the module starts from older
+ * indexes and never fetches what the guest submitted.
+ */
+static void nvme_accel_pair_sync_in_ctx(NvmeAccelCtrl *n, void *arg)
+{
+    NvmeAccelSQ *sq = arg;
+    NvmeAccelCQ *cq = n->cq[sq->q.cqid];
+
+    if (!sq->q.shadow_db &&
+        nac_sq_doorbell(&sq->q, qatomic_read(&sq->db_val))) {
+        nvme_accel_db_value_error(n, "sq", sq->q.qid,
+                                  qatomic_read(&sq->db_val));
+    }
+    if (cq) {
+        nvme_accel_cq_bh(cq);
+        /* The module starts without our coalescing state: send it now. */
+        if (cq->q.pending) {
+            timer_del(cq->coalesce_timer);
+            cq->q.pending = 0;
+            cq->q.pending_since = 0;
+            nvme_accel_irq_notify(n, cq);
+        }
+    }
+}
+
 /* MMIO doorbells (main loop, BQL). Range checks that need no queue state. */
 void nvme_accel_sq_doorbell(NvmeAccelCtrl *n, NvmeAccelSQ *sq, uint32_t val)
 {
@@ -928,6 +991,9 @@ static void nvme_accel_free_sq(NvmeAccelCtrl *n, void *arg)
 
     /* Completions still waiting for CQ space belong to a queue now gone. */
     if (cq) {
+        if (cq->nr_carried && cq->carried_sqid == sq->q.qid) {
+            nvme_accel_cq_drop_carried(cq);
+        }
         QTAILQ_FOREACH_SAFE(req, &cq->done_reqs, entry, next) {
             if (req->sq == sq) {
                 QTAILQ_REMOVE(&cq->done_reqs, req, entry);
@@ -996,6 +1062,7 @@ static void nvme_accel_free_cq(NvmeAccelCtrl *n, void *arg)
 
     timer_free(cq->coalesce_timer);
     qemu_bh_delete(cq->bh);
+    nvme_accel_cq_drop_carried(cq);
     n->cq[cq->q.qid] = NULL;
 }
 
@@ -1079,11 +1146,7 @@ void nvme_accel_update_coalescing(NvmeAccelCtrl *n)
  */
 bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
-    NvmeAccelCQ *cq = n->cq[sq->q.cqid];
-
-    if (cq) {
-        nvme_accel_run_in_ctx(n, nvme_accel_cq_flush_in_ctx, cq);
-    }
+    nvme_accel_run_in_ctx(n, nvme_accel_pair_sync_in_ctx, sq);
     nvme_accel_sq_ioeventfd_cleanup(n, sq);
     return nvme_accel_kernel_adopt(n, sq);
 }

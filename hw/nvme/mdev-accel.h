@@ -140,6 +140,14 @@ struct NvmeAccelCQ {
     QEMUTimer       *coalesce_timer;
     /* Completed requests waiting for room in the CQ. */
     QTAILQ_HEAD(, NvmeAccelRequest) done_reqs;
+    /*
+     * Completions of SQ carried_sqid that kvm-accel had no room for when
+     * it handed the pair back: posted first, from carried[carried_posted].
+     */
+    struct kvm_accel_cqe *carried;
+    uint32_t        nr_carried;
+    uint32_t        carried_posted;
+    uint16_t        carried_sqid;
 };
 
 typedef struct NvmeAccelAerEvent {

@@ -1393,6 +1393,79 @@ static void tq_fill_cq(struct tq *q)
 		usleep(1000);
 }
 
+/* One read on @q, waited for by polling: its interrupt may be deferred. */
+static void read_polled(struct tq *q)
+{
+	uint64_t deadline = now_ns() + TIMEOUT_MS * 1000000ull;
+	struct nac_sqe s;
+	struct nac_cqe c;
+
+	sqe_rw(&s, NAC_CMD_READ, 0, 8);
+	s.dptr1 = buf_b;
+	tq_submit(q, &s);
+	tq_ring_sq(q);
+	while (!tq_peek(q, &c))
+		if (now_ns() > deadline)
+			bail("no completion on queue %u", q->qid);
+}
+
+static unsigned int irqs_since(struct tq *q)
+{
+	uint64_t v;
+
+	return read(q->irq, &v, sizeof(v)) == sizeof(v) ? v : 0;
+}
+
+/*
+ * A pair stopped (QUIESCE) while its CQ's interrupt is deferred still owes
+ * it: the deadline sends it (the worker skipped a stopped pair's deadline,
+ * spinning on it, and the interrupt was lost), unless GET_QUEUE_STATE came
+ * first and passed the duty on (KVM_ACCEL_QS_IRQ_PENDING).
+ */
+static void coalesced_quiesced(struct tq *q, struct kvm_accel_coalescing *co)
+{
+	struct kvm_accel_queue_state st;
+	struct pollfd pfd = { .fd = q->irq, .events = POLLIN };
+	unsigned int n;
+	bool owed;
+
+	co->aggr_time = 255;		/* 25.5 ms, the most there is */
+	succeeds(ioctl(q->fd, KVM_ACCEL_SET_COALESCING, co),
+		 "SET_COALESCING: 8 entries or 25.5 ms");
+	usleep(50000);			/* the last command's interrupt */
+	irqs_since(q);
+
+	read_polled(q);
+	succeeds(qid_ioctl(q->fd, KVM_ACCEL_QUIESCE, q->qid, 0),
+		 "QUIESCE with an interrupt deferred");
+	ok(poll(&pfd, 1, 1000) == 1 && irqs_since(q) == 1,
+	   "the deferred interrupt comes while the pair is quiesced");
+	succeeds(queue_state(q->fd, q->qid, &st, false), "GET_QUEUE_STATE");
+	ok(!(st.state & KVM_ACCEL_QS_IRQ_PENDING),
+	   "... and then none is owed (state 0x%x)", st.state);
+	succeeds(qid_ioctl(q->fd, KVM_ACCEL_QUIESCE, q->qid,
+			   KVM_ACCEL_QUIESCE_RESUME), "QUIESCE with RESUME");
+	tq_ring_cq(q);
+
+	read_polled(q);
+	succeeds(qid_ioctl(q->fd, KVM_ACCEL_QUIESCE, q->qid, 0),
+		 "QUIESCE with an interrupt deferred, again");
+	succeeds(queue_state(q->fd, q->qid, &st, false), "GET_QUEUE_STATE");
+	owed = st.state & KVM_ACCEL_QS_IRQ_PENDING;
+	usleep(60000);			/* past the deadline */
+	n = irqs_since(q);
+	ok(owed ? n == 0 : n == 1,
+	   "GET_QUEUE_STATE %s (%u interrupts from the module)",
+	   owed ? "took the owed interrupt over: the module sends none" :
+		  "came after the deadline: the module had sent it", n);
+	succeeds(qid_ioctl(q->fd, KVM_ACCEL_QUIESCE, q->qid,
+			   KVM_ACCEL_QUIESCE_RESUME), "QUIESCE with RESUME");
+	tq_ring_cq(q);
+	co->aggr_time = 200;
+	succeeds(ioctl(q->fd, KVM_ACCEL_SET_COALESCING, co),
+		 "SET_COALESCING: 8 entries or 20 ms again");
+}
+
 static void test_queue_mechanics(void)
 {
 	struct kvm_accel_stats st0, st1;
@@ -1453,40 +1526,62 @@ static void test_queue_mechanics(void)
 	   "... and counted as a doorbell error (%llu)",
 	   (unsigned long long)st1.db_errors);
 
-	/* QUIESCE cannot finish while completions wait for CQ space. */
-	tq_fill_cq(&q);
-	/* ... and the device's other ioctls do not wait for it meanwhile. */
+	/*
+	 * QUIESCE does not wait for a guest that does not reap: what the full
+	 * CQ has no room for comes back with the state (it waited, up to a
+	 * second per call, with QEMU retrying under its big lock).
+	 */
 	{
-		struct quiesce_arg qa = { .fd = d1.fd, .qid = 4 };
-		struct kvm_accel_info info = { .argsz = sizeof(info) };
-		uint64_t t, ms;
-		pthread_t th;
-		bool early;
+		struct kvm_accel_queue_state qs;
+		struct kvm_accel_cqe cqes[8];
+		uint16_t cid0 = q.cid;
+		bool in_order = true;
+		uint64_t t;
 
-		pthread_create(&th, NULL, quiesce_thread, &qa);
-		ok(thread_sleeps(&qa), "QUIESCE is waiting");
+		tq_fill_cq(&q);
 		t = now_ns();
-		succeeds(ioctl(d1.fd, KVM_ACCEL_GET_INFO, &info),
-			 "GET_INFO while QUIESCE waits");
-		ms = (now_ns() - t) / 1000000;
-		early = !__atomic_load_n(&qa.done, __ATOMIC_ACQUIRE);
-		pthread_join(th, NULL);
-		ok(qa.ret == -1 && qa.err == EAGAIN,
-		   "QUIESCE while completions wait for a full CQ: EAGAIN (%d, %s)",
-		   qa.ret, strerror(qa.err));
-		/* QUIESCE waits a second: blocked, GET_INFO would wait ~0.9 s. */
-		ok(early && ms < 300,
-		   "GET_INFO returned in %llu ms while QUIESCE still waited (it holds no lock meanwhile)",
-		   (unsigned long long)ms);
+		succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4, 0),
+			 "QUIESCE with completions waiting for a full CQ");
+		ok(now_ns() - t < 500000000ull,
+		   "... returned in %llu ms, the guest not reaping",
+		   (unsigned long long)(now_ns() - t) / 1000000);
+		fails(queue_state(d1.fd, 4, &qs, false), ENOSPC,
+		      "GET_QUEUE_STATE with no room for completions");
+		qs.cqes = (uintptr_t)cqes;
+		qs.nr_cqes = 4;
+		fails(ioctl(d1.fd, KVM_ACCEL_GET_QUEUE_STATE, &qs), ENOSPC,
+		      "GET_QUEUE_STATE with room for 4 of the 5 completions");
+		qs.nr_cqes = 8;
+		succeeds(ioctl(d1.fd, KVM_ACCEL_GET_QUEUE_STATE, &qs),
+			 "GET_QUEUE_STATE with room for 8");
+		for (i = 0; i < qs.nr_cqes && i < 8; i++)
+			in_order &= cqes[i].cid == (uint16_t)(cid0 + 3 + i) &&
+				    !cqes[i].status && !cqes[i].result;
+		ok(qs.nr_cqes == 5 && in_order &&
+		   qs.cq_tail == (q.cq_head + 3) % 4,
+		   "... hands over the 5 unposted completions in order (%u, first cid %u of %u), 3 posted",
+		   qs.nr_cqes, cqes[0].cid, cid0 + 3);
+		qs.nr_cqes = 8;
+		qs.state = 0;
+		succeeds(ioctl(d1.fd, KVM_ACCEL_GET_QUEUE_STATE, &qs),
+			 "GET_QUEUE_STATE again");
+		ok(qs.nr_cqes == 0, "... hands over nothing twice (%u)",
+		   qs.nr_cqes);
+		fails(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
+				KVM_ACCEL_QUIESCE_RESUME), EBUSY,
+		      "RESUME after handing completions over");
+		for (got = 0; got < 3 && tq_wait(&q, &c, TIMEOUT_MS); got++)
+			tq_ring_cq(&q);
+		succeeds(queue_state(d1.fd, 4, &qs, false), "GET_QUEUE_STATE");
+		qs.state = 0;
+		succeeds(queue_state(d1.fd, 4, &qs, true),
+			 "SET_QUEUE_STATE (the caller posted them elsewhere)");
+		succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
+				   KVM_ACCEL_QUIESCE_RESUME), "then RESUME");
+		usleep(100000);
+		ok(got == 3 && !tq_peek(&q, &c),
+		   "3 CQEs to reap, the 5 handed over are not posted");
 	}
-	for (got = okcnt = 0; got < 8 && tq_wait(&q, &c, TIMEOUT_MS); got++) {
-		okcnt += (c.status >> 1) == 0;
-		tq_ring_cq(&q);
-	}
-	ok(got == 8 && okcnt == 8,
-	   "the quiesced queue still posts as the guest reaps (%u)", got);
-	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4, 0),
-		 "QUIESCE once the guest has reaped");
 	/*
 	 * Delete I/O SQ whose CQ stays: QUIESCE_DROP waits for the block
 	 * layer only, not for a guest that does not reap, and the CQ's state
@@ -1496,8 +1591,6 @@ static void test_queue_mechanics(void)
 		struct kvm_accel_queue_state qs = { 0 };
 		uint64_t t, ms;
 
-		succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
-				   KVM_ACCEL_QUIESCE_RESUME), "resume it");
 		tq_fill_cq(&q);
 		fails(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
 				KVM_ACCEL_QUIESCE_DROP |
@@ -1508,8 +1601,7 @@ static void test_queue_mechanics(void)
 				   KVM_ACCEL_QUIESCE_DROP),
 			 "QUIESCE_DROP with the CQ full");
 		ms = (now_ns() - t) / 1000000;
-		ok(ms < 500, "... returned in %llu ms (plain QUIESCE: EAGAIN after 1 s)",
-		   (unsigned long long)ms);
+		ok(ms < 500, "... returned in %llu ms", (unsigned long long)ms);
 		succeeds(queue_state(d1.fd, 4, &qs, false),
 			 "GET_QUEUE_STATE after it");
 		ok(qs.cq_head == q.cq_head && qs.cq_tail == (q.cq_head + 3) % 4,
@@ -1520,27 +1612,6 @@ static void test_queue_mechanics(void)
 		usleep(100000);
 		ok(got == 3 && !tq_peek(&q, &c),
 		   "3 CQEs to reap, the 5 dropped commands post nothing");
-	}
-	/* The pair destroyed while QUIESCE waits for it: ENOENT, at once. */
-	succeeds(qid_ioctl(d1.fd, KVM_ACCEL_QUIESCE, 4,
-			   KVM_ACCEL_QUIESCE_RESUME), "resume it");
-	tq_fill_cq(&q);
-	{
-		struct quiesce_arg qa = { .fd = d1.fd, .qid = 4 };
-		uint64_t t;
-		pthread_t th;
-
-		pthread_create(&th, NULL, quiesce_thread, &qa);
-		ok(thread_sleeps(&qa), "QUIESCE is waiting");
-		t = now_ns();
-		succeeds(qid_ioctl(d1.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 4, 0),
-			 "DESTROY_QUEUE_PAIR meanwhile");
-		pthread_join(th, NULL);
-		ok(qa.ret == -1 && qa.err == ENOENT &&
-		   now_ns() - t < 500000000ull,
-		   "QUIESCE of the destroyed pair: ENOENT after %llu ms (%d, %s)",
-		   (unsigned long long)(now_ns() - t) / 1000000, qa.ret,
-		   strerror(qa.err));
 	}
 	tq_destroy(&q);
 
@@ -1593,6 +1664,7 @@ static void test_queue_mechanics(void)
 			  "a command with coalescing");
 		diag("coalesced completion after %llu us",
 		     (unsigned long long)(now_ns() - t0) / 1000);
+		coalesced_quiesced(&q1, &co);
 		co.flags = KVM_ACCEL_COALESCE_VECTOR | KVM_ACCEL_COALESCE_CD;
 		co.vector = 1;
 		succeeds(ioctl(d1.fd, KVM_ACCEL_SET_COALESCING, &co),
@@ -2038,6 +2110,85 @@ static void *slow_io(void *arg)
 		tq_ring_sq(q);
 	}
 	return NULL;
+}
+
+/*
+ * QUIESCE waits for commands at the device (here 1 s each), holding no lock
+ * meanwhile; a DESTROY_QUEUE_PAIR meanwhile ends the wait with ENOENT.
+ */
+static void test_quiesce_slow(const char *slow)
+{
+	struct kvm_accel_info info = { .argsz = sizeof(info) };
+	struct quiesce_arg qa = { .qid = 1 };
+	struct nac_sqe s;
+	struct vdev d;
+	struct tq q;
+	pthread_t th;
+	uint64_t t, ms;
+	bool early;
+	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (!ok(mdev_create(&d) == 0 && group_open(&d) == 0 &&
+		device_open(&d) == 0 && attach(d.fd, slow, 0, NULL) == 0 &&
+		set_irqs(d.fd, 0, 1, &irq) == 0,
+		"an mdev on %s (1 s per I/O)", slow))
+		goto out;
+	qa.fd = d.fd;
+	tq_init(&q, d.fd, 1, 8, 8, 0, 0, irq, 0);
+	if (!ok(tq_create(&q) == 0, "a queue pair on it")) {
+		close(q.kick);
+		goto out;
+	}
+
+	sqe_rw(&s, NAC_CMD_READ, 0, 1);
+	s.dptr1 = buf_a;
+	tq_submit(&q, &s);
+	tq_ring_sq(&q);
+	usleep(100000);			/* at the device now */
+	pthread_create(&th, NULL, quiesce_thread, &qa);
+	ok(thread_sleeps(&qa), "QUIESCE waits for a read at the device");
+	t = now_ns();
+	succeeds(ioctl(d.fd, KVM_ACCEL_GET_INFO, &info),
+		 "GET_INFO while QUIESCE waits");
+	ms = (now_ns() - t) / 1000000;
+	early = !__atomic_load_n(&qa.done, __ATOMIC_ACQUIRE);
+	pthread_join(th, NULL);
+	ok(early && ms < 300,
+	   "GET_INFO returned in %llu ms while QUIESCE still waited (it holds no lock meanwhile)",
+	   (unsigned long long)ms);
+	/* The read takes a second, the wait at most one: either is right. */
+	ok(qa.ret == 0 || qa.err == EAGAIN,
+	   "QUIESCE: done or EAGAIN (%d, %s)", qa.ret, strerror(qa.err));
+	{
+		struct nac_cqe c;
+
+		ok(tq_wait(&q, &c, TIMEOUT_MS), "the read completes");
+	}
+	tq_ring_cq(&q);
+
+	/* The pair destroyed while QUIESCE waits for it: ENOENT. */
+	succeeds(qid_ioctl(d.fd, KVM_ACCEL_QUIESCE, 1,
+			   KVM_ACCEL_QUIESCE_RESUME), "resume it");
+	tq_submit(&q, &s);
+	tq_ring_sq(&q);
+	usleep(100000);
+	qa.tid = qa.done = 0;
+	pthread_create(&th, NULL, quiesce_thread, &qa);
+	ok(thread_sleeps(&qa), "QUIESCE waits again");
+	succeeds(qid_ioctl(d.fd, KVM_ACCEL_DESTROY_QUEUE_PAIR, 1, 0),
+		 "DESTROY_QUEUE_PAIR meanwhile (it waits for the read)");
+	t = now_ns();
+	pthread_join(th, NULL);
+	ok(qa.ret == -1 && qa.err == ENOENT && now_ns() - t < 500000000ull,
+	   "QUIESCE of the destroyed pair: ENOENT %llu ms after it (%d, %s)",
+	   (unsigned long long)(now_ns() - t) / 1000000, qa.ret,
+	   strerror(qa.err));
+	close(q.kick);
+out:
+	close(d.fd);
+	close(d.group);
+	close(irq);
+	succeeds(mdev_remove(&d), "remove the mdev");
 }
 
 static void test_unmap_slow_peer(const char *slow, const char *fast)
@@ -3502,6 +3653,7 @@ int main(int argc, char **argv)
 	test_readonly_pins();
 	test_unmap_race();
 	if (slow) {
+		test_quiesce_slow(slow);
 		test_unmap_slow_peer(slow, nullb2);
 		test_unmap_elsewhere(slow);
 	}

@@ -103,6 +103,24 @@ static bool msix_fired(NvmeTest *t, uint16_t vector)
     return true;
 }
 
+/*
+ * An interrupt the device sends: in kernel mode the module posts the CQE
+ * and then signals the vector's eventfd, which QEMU's main loop turns into
+ * the MSI-X write some time after the CQE became visible.
+ */
+static bool msix_wait(NvmeTest *t, uint16_t vector)
+{
+    int64_t deadline = g_get_monotonic_time() + TIMEOUT_US;
+
+    while (!msix_fired(t, vector)) {
+        if (g_get_monotonic_time() > deadline) {
+            return false;
+        }
+        g_usleep(100);
+    }
+    return true;
+}
+
 /* The device at 04.0 of the QEMU just started: enabled, MSI-X set up. */
 static void nvme_start_pci(NvmeTest *t)
 {
@@ -845,7 +863,7 @@ static void test_io_prp(void)
     check_rw(&t, 1, 100, 128, 0, 3);        /* 64 KiB: a PRP list */
     check_rw(&t, 1, 1000, 256, 0x800, 4);   /* 128 KiB, list, offset */
     check_rw(&t, 1, DISK_SIZE / 512 - 8, 8, 0, 5); /* the last LBAs */
-    g_assert_true(msix_fired(&t, 1));
+    g_assert_true(msix_wait(&t, 1));
     /* What the guest wrote is on the drive. */
     g_assert_true(g_file_get_contents(t.disk, (gchar **)&disk, &disk_len,
                                       NULL));
@@ -1367,10 +1385,45 @@ static void test_shadow_doorbells(void)
     nvme_stop(&t);
 }
 
+/* Has the module's clock (the host's) run past a 25.5 ms aggregation time? */
+static bool coalescing_timed_out(int64_t t0)
+{
+    return kernel_sysfsdev && g_get_monotonic_time() - t0 > 25500;
+}
+
+/*
+ * One read on pair 1 with coalescing set (threshold above one entry,
+ * 25.5 ms): its interrupt comes when the aggregation time is over, also
+ * when @delete_sq deletes the SQ meanwhile.
+ */
+static void coalesced_read(NvmeTest *t, uint64_t buf, bool delete_sq)
+{
+    int64_t t0 = g_get_monotonic_time();
+    NvmeCmd c = rw(NVME_CMD_READ, 0, 1);
+    bool fired;
+
+    msix_fired(t, 1);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    submit(t, 1, &c, true);
+    reap(t, 1, true);
+    fired = msix_fired(t, 1);
+    g_assert_true(!fired || coalescing_timed_out(t0));
+    if (delete_sq) {
+        g_assert_cmphex(delete_q(t, NVME_ADM_CMD_DELETE_SQ, 1), ==, 0);
+    }
+    if (kernel_sysfsdev) {
+        g_assert_true(fired || msix_wait(t, 1));
+    } else {
+        g_assert_false(msix_fired(t, 1));
+        qtest_clock_step(t->qts, 30 * 1000 * 1000);
+        g_assert_true(msix_fired(t, 1));
+    }
+}
+
 static void test_interrupts(void)
 {
     int64_t t0;
-    bool early;
+    bool fired;
     NvmeTest t;
     uint64_t buf;
     NvmeCmd c;
@@ -1385,15 +1438,20 @@ static void test_interrupts(void)
     msix_fired(&t, 0);
     /* Each CQ on its own vector. */
     g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 1, buf), ==, 0);
-    g_assert_true(msix_fired(&t, 1));
+    g_assert_true(msix_wait(&t, 1));
     g_assert_false(msix_fired(&t, 2));
     g_assert_cmphex(io_prp(&t, 2, NVME_CMD_READ, 0, 1, buf), ==, 0);
-    g_assert_true(msix_fired(&t, 2));
+    g_assert_true(msix_wait(&t, 2));
     g_assert_false(msix_fired(&t, 1));
     g_assert_cmphex(io_prp(&t, 3, NVME_CMD_READ, 0, 1, buf), ==, 0);
     g_assert_false(msix_fired(&t, 3));
 
-    /* Coalescing: threshold 4 entries, 25.5 ms; fewer wait for the time. */
+    /*
+     * Coalescing: threshold 4 entries, 25.5 ms; fewer wait for the time.
+     * The module times on the host's clock, which a slow TCG guest may run
+     * past 25.5 ms: then an interrupt before the threshold is right, and
+     * the entries after it start a new aggregation.
+     */
     g_assert_cmphex(set_feature(&t, NVME_INTERRUPT_COALESCING, 0xff03, NULL),
                     ==, 0);
     msix_fired(&t, 0);
@@ -1404,47 +1462,34 @@ static void test_interrupts(void)
         submit(&t, 1, &c, true);
         reap(&t, 1, false);
     }
+    /* Not yet: below the threshold and within the aggregation time. */
+    fired = msix_fired(&t, 1);
+    g_assert_true(!fired || coalescing_timed_out(t0));
+    c = rw(NVME_CMD_READ, 0, 1);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    submit(&t, 1, &c, true);
+    reap(&t, 1, true);
     /*
-     * Not yet: below the threshold and within the aggregation time. (The
-     * module times on the host's clock, which a slow TCG guest may run
-     * past 25.5 ms; then firing is right.)
+     * The fourth entry reaches the threshold: at once (under qtest's clock
+     * nothing else could send it). After an early interrupt it is the
+     * first of a new aggregation: the module's time sends it.
      */
-    early = msix_fired(&t, 1);
-    g_assert_true(!early ||
-                  (kernel_sysfsdev && g_get_monotonic_time() - t0 > 25500));
-    c = rw(NVME_CMD_READ, 0, 1);
-    c.dptr.prp1 = cpu_to_le64(buf);
-    submit(&t, 1, &c, true);
-    reap(&t, 1, true);
-    /* The fourth entry reaches the threshold: at once. */
-    g_assert_true(msix_fired(&t, 1) || early);
+    g_assert_true(msix_wait(&t, 1));
     /* Below the threshold: the aggregation time fires it. */
-    msix_fired(&t, 1);
-    t0 = g_get_monotonic_time();
-    c = rw(NVME_CMD_READ, 0, 1);
-    c.dptr.prp1 = cpu_to_le64(buf);
-    submit(&t, 1, &c, true);
-    reap(&t, 1, true);
-    g_assert_true(!msix_fired(&t, 1) ||
-                  (kernel_sysfsdev && g_get_monotonic_time() - t0 > 25500));
-    if (kernel_sysfsdev) {
-        /* The module's clock is the host's: wait for it (25.5 ms). */
-        bool fired = false;
+    coalesced_read(&t, buf, false);
 
-        for (int i = 0; i < 100 && !fired; i++) {
-            g_usleep(10 * 1000);
-            fired = msix_fired(&t, 1);
-        }
-        g_assert_true(fired);
-    } else {
-        qtest_clock_step(t.qts, 30 * 1000 * 1000);
-        g_assert_true(msix_fired(&t, 1));
-    }
+    /*
+     * Deleting the SQ while its CQ's interrupt is deferred: the CQ stays,
+     * and the interrupt for what it holds still comes (it was lost with
+     * the module's pair).
+     */
+    coalesced_read(&t, buf, true);
+
     /* A vector that opts out is not coalesced. */
     g_assert_cmphex(set_feature(&t, NVME_INTERRUPT_VECTOR_CONF,
                                 2 | NVME_INTVC_NOCOALESCING, NULL), ==, 0);
     g_assert_cmphex(io_prp(&t, 2, NVME_CMD_READ, 0, 1, buf), ==, 0);
-    g_assert_true(msix_fired(&t, 2));
+    g_assert_true(msix_wait(&t, 2));
     nvme_stop(&t);
 }
 
@@ -1981,6 +2026,18 @@ static uint32_t qom_kernel_queues(NvmeTest *t)
     return n;
 }
 
+/* The module's count of commands it completed (posted or handed back). */
+static uint64_t qom_kernel_commands(NvmeTest *t)
+{
+    QDict *resp = qtest_qmp(t->qts, "{'execute': 'qom-get', 'arguments': "
+                            "{'path': '/machine/peripheral-anon/device[0]', "
+                            "'property': 'kernel-stats'}}");
+    uint64_t n = qdict_get_int(qdict_get_qdict(resp, "return"), "commands");
+
+    qobject_unref(resp);
+    return n;
+}
+
 static void qom_set_kernel(NvmeTest *t, bool on)
 {
     qtest_qmp_assert_success(t->qts, "{'execute': 'qom-set', 'arguments': "
@@ -2038,6 +2095,81 @@ static void test_kernel_switch(void)
         check_rw(&t, 1, 64 + r * 8, 8, 0, 50 + r);
     }
     g_assert_cmpint(done, ==, rounds * per_round);
+    nvme_stop(&t);
+}
+
+/*
+ * Taking a pair back from the module while its CQ is full: the module used
+ * to wait for the guest to reap (QEMU retrying 5 s under the BQL), then the
+ * completions it could not post were lost. They come back with the state.
+ */
+static void submit_reads(NvmeTest *t, uint16_t qid, uint64_t buf, int n)
+{
+    for (int i = 0; i < n; i++) {
+        NvmeCmd c = rw(NVME_CMD_READ, i, 1);
+
+        c.dptr.prp1 = cpu_to_le64(buf);
+        submit(t, qid, &c, i == n - 1);
+    }
+}
+
+static void test_kernel_take_back_full_cq(void)
+{
+    NvmeTest t;
+    uint64_t buf, before;
+    uint16_t first;
+    int64_t t0;
+
+    if (!kernel_sysfsdev) {
+        g_test_skip("needs the kvm-accel module (tests/accel/run.sh)");
+        return;
+    }
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 4);
+    g_assert_cmpuint(qom_kernel_queues(&t), ==, 1);
+    buf = ram_alloc(&t, PG);
+    first = t.cid + 1;
+    before = qom_kernel_commands(&t);
+    /* 3 posted fill the CQ (4 entries)... */
+    submit_reads(&t, 1, buf, 3);
+    for (int64_t end = g_get_monotonic_time() + TIMEOUT_US;
+         !(qtest_readw(t.qts, t.q[1].cq + 2 * 16 + 14) & 1);) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(1000);
+    }
+    /* ... then as many as the SQ has entries, fetched with no room. */
+    for (int64_t end = g_get_monotonic_time() + TIMEOUT_US;
+         qom_kernel_commands(&t) - before < 3;) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(1000);
+    }
+    submit_reads(&t, 1, buf, 3);
+    g_usleep(100 * 1000);
+    submit_reads(&t, 1, buf, 1);
+    g_usleep(100 * 1000);
+    t0 = g_get_monotonic_time();
+    qom_set_kernel(&t, false);
+    g_test_message("take back with a full CQ took %" PRId64 " ms",
+                   (g_get_monotonic_time() - t0) / 1000);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 2 * G_USEC_PER_SEC);
+    g_assert_cmpuint(qom_kernel_queues(&t), ==, 0);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED, ==, 0);
+    /* The module completed all 7: 4 came back to QEMU to post. */
+    g_assert_cmpuint(qom_kernel_commands(&t) - before, ==, 7);
+    for (int i = 0; i < 7; i++) {
+        Cqe cqe = reap(&t, 1, true);
+
+        g_assert_cmphex(cqe.status, ==, 0);
+        g_assert_cmpuint(cqe.cid, ==, (uint16_t)(first + i));
+    }
+    g_usleep(20000);
+    {
+        Cqe extra;
+
+        g_assert_false(cqe_peek(&t, 1, &extra));
+    }
+    check_rw(&t, 1, 8, 8, 0, 60);
     nvme_stop(&t);
 }
 
@@ -2199,7 +2331,7 @@ static void test_iothread(void)
     ioq(&t, 2, 32);
     check_rw(&t, 1, 0, 64, 0, 41);
     check_rw(&t, 2, 64, 64, 0x200, 42);
-    g_assert_true(msix_fired(&t, 1));
+    g_assert_true(msix_wait(&t, 1));
     nvme_disable(&t);
     nvme_stop(&t);
 }
@@ -2338,6 +2470,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/hotplug-unplug", test_hotplug_unplug);
     qtest_add_func("/nvme-accel/deep-queue", test_deep_queue);
     qtest_add_func("/nvme-accel/kernel-switch", test_kernel_switch);
+    qtest_add_func("/nvme-accel/kernel-take-back-full-cq",
+                   test_kernel_take_back_full_cq);
     qtest_add_func("/nvme-accel/kernel-fdset", test_kernel_fdset);
     qtest_add_func("/nvme-accel/cq-head-aer", test_cq_head_aer);
     qtest_add_func("/nvme-accel/kernel-bdev-dead", test_kernel_bdev_dead);

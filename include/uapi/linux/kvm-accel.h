@@ -72,8 +72,10 @@
  * 2: ATTACH_BDEV takes an open fd instead of a path.
  * 3: the event channel (KVM_ACCEL_IRQ_INDEX_EVENT, KVM_ACCEL_GET_EVENTS).
  * 4: KVM_ACCEL_QUIESCE_DROP.
+ * 5: QUIESCE waits for the device only; GET_QUEUE_STATE hands over the
+ *    completions the CQ had no room for (struct kvm_accel_cqe).
  */
-#define KVM_ACCEL_ABI_VERSION		4
+#define KVM_ACCEL_ABI_VERSION		5
 
 /* mdev_supported_types/<type>/device_api of the mdev type. */
 #define KVM_ACCEL_DEVICE_API		"kvm-accel"
@@ -214,11 +216,13 @@ struct kvm_accel_queue_pair {
  * flags: 0. -ENOENT if @qid does not exist.
  *
  * KVM_ACCEL_QUIESCE - _IO(VFIO_TYPE, VFIO_BASE + 64): stop fetching from
- * the SQ and wait until every fetched command has its CQE posted. Returns
- * 0 when the pair is idle: its state (GET_QUEUE_STATE) is then stable and
- * complete, and nothing of it is left in the kernel. -EAGAIN after a second
- * if completions still wait for CQ space (the guest must consume; call
- * again), -EINTR on a signal; the pair stays quiesced either way. The
+ * the SQ and wait until every fetched command has its final status: none
+ * is at the block layer or waits to go there again. A bound the device
+ * sets, never the guest: completions the CQ has no room for wait in the
+ * module, and GET_QUEUE_STATE hands them over. Returns 0 when the pair is
+ * idle: its state (GET_QUEUE_STATE) is then stable and complete. -EAGAIN
+ * if commands are still at the block layer after a second (call again),
+ * -EINTR on a signal; the pair stays quiesced either way. The
  * device's other ioctls and unmaps do not wait for this one: if another
  * thread destroyed the pair meanwhile the result is -ENOENT, if it resumed
  * it -EBUSY. With KVM_ACCEL_QUIESCE_RESUME: run the pair again instead.
@@ -277,7 +281,23 @@ struct kvm_accel_coalescing {
  * (indexes below the queue sizes, phase 0 or 1): -EINVAL.
  *
  * flags: in, must be 0. GET returns @state: KVM_ACCEL_QS_*.
+ *
+ * GET hands over the completions the CQ had no room for, oldest first: it
+ * writes them to the array at @cqes and their number to @nr_cqes, and from
+ * then on they are the caller's to post (after cq_tail, in this order);
+ * their errors are in the event channel already. -ENOSPC if there are more
+ * than @nr_cqes (room for the SQ's size always suffices), -EFAULT if they
+ * cannot be written: then nothing was handed over. A pair that handed
+ * completions over resumes only after SET_QUEUE_STATE (-EBUSY). So is the
+ * duty to send a deferred interrupt (KVM_ACCEL_QS_IRQ_PENDING): the module
+ * no longer sends it. SET: @cqes and @nr_cqes 0.
  */
+struct kvm_accel_cqe {
+	__u32 result;		/* command specific, CQE dword 0 */
+	__u16 cid;		/* as fetched (little endian) */
+	__u16 status;		/* status field without the phase tag */
+};
+
 struct kvm_accel_queue_state {
 	__u32 argsz;
 	__u32 flags;
@@ -290,6 +310,9 @@ struct kvm_accel_queue_state {
 	__u32 cq_tail;
 	__u32 cq_phase;		/* phase tag of the next CQE posted */
 	__u32 pad2;
+	__u64 cqes;		/* GET: user address of a kvm_accel_cqe array */
+	__u32 nr_cqes;		/* GET: in, its length; out, entries written */
+	__u32 pad3;
 };
 
 #define KVM_ACCEL_QS_QUIESCED		(1u << 0)
@@ -300,6 +323,11 @@ struct kvm_accel_queue_state {
 #define KVM_ACCEL_QS_BROKEN		(1u << 1)
 /* The guest wrote an invalid doorbell value (Invalid Doorbell Write Value). */
 #define KVM_ACCEL_QS_DB_ERROR		(1u << 2)
+/*
+ * The pair owed the host an interrupt it deferred (interrupt coalescing)
+ * for CQEs already posted: the caller of GET_QUEUE_STATE sends it.
+ */
+#define KVM_ACCEL_QS_IRQ_PENDING	(1u << 3)
 
 #define KVM_ACCEL_GET_QUEUE_STATE	_IO(VFIO_TYPE, KVM_ACCEL_IOCTL_BASE + 6)
 #define KVM_ACCEL_SET_QUEUE_STATE	_IO(VFIO_TYPE, KVM_ACCEL_IOCTL_BASE + 7)
