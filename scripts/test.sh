@@ -3,8 +3,7 @@
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh core qemu  only some stages (deps core fuzz kernel qemu
-#                              qemu-asan guest module accel kvm bench;
-#                              kvm only when named)
+#                              qemu-asan guest module accel kvm bench)
 #
 # Each stage's output goes to build/test-logs/<stage>.log; TAP lines
 # ("ok N", "not ok N") are counted. Ends with "N passed, N failed, N skipped".
@@ -17,13 +16,7 @@ passed=0 failed=0 skipped=0
 failures=()
 
 stages=("$@")
-# "kvm" (tests/kvm, scripts/bench-kvm.sh) is not in the default run yet:
-# with QEMU's TCG fixed (patches/qemu/0004) 16 of 18 soak runs passed, and
-# both failures were L2 kernel panics after a page fault on kernel text right
-# after an interrupt from user mode, during controller resets in kernel
-# mode: not told apart from a product bug yet. A stage that fails one run in
-# ten must not gate CI. Run it by name.
-[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan guest module accel bench)
+[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan guest module accel kvm bench)
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 # Run a command whose output has TAP lines; count them. A non-zero exit
