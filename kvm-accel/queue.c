@@ -244,8 +244,10 @@ static void kacc_qp_db_error(struct kacc_dev *dev, struct kacc_qp *qp)
 	pr_debug("queue %u: invalid doorbell value\n", qp->qid);
 }
 
-/* Stopped for good: QEMU hears of it, the guest gets nothing more. */
-/* By the worker, or with it parked. No deadline to sleep towards: it is over. */
+/*
+ * Stopped for good: QEMU hears of it, the guest gets nothing more (no
+ * interrupt deadline to sleep towards either). By the worker, or parked.
+ */
 static void kacc_qp_break(struct kacc_dev *dev, struct kacc_qp *qp)
 {
 	qp->irq_deadline = 0;
@@ -1049,8 +1051,9 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 	struct kacc_qp *qp = kacc_qid_arg(dev, arg, &q,
 					  KVM_ACCEL_QUIESCE_RESUME |
 					  KVM_ACCEL_QUIESCE_DROP);
-	long ret, timeout = HZ;
+	unsigned long end = jiffies + HZ;
 	bool drop;
+	long ret;
 
 	if (IS_ERR(qp))
 		return PTR_ERR(qp);
@@ -1076,7 +1079,8 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 
 		mutex_unlock(&dev->lock);
 		ret = wait_event_interruptible_timeout(dev->idle_wq,
-				kacc_qp_idle(dev, q.qid, drop), timeout);
+				kacc_qp_idle(dev, q.qid, drop),
+				time_after(end, jiffies) ? end - jiffies : 0);
 		mutex_lock(&dev->lock);
 		if (ret < 0)
 			return -EINTR;
@@ -1098,9 +1102,8 @@ long kacc_ioctl_quiesce(struct kacc_dev *dev, void __user *arg)
 		kacc_worker_unpark(dev);
 		if (idle)
 			return 0;
-		if (!ret)
+		if (!time_before(jiffies, end))
 			return -EAGAIN;
-		timeout = ret;
 	}
 }
 
@@ -1237,11 +1240,8 @@ long kacc_ioctl_queue_state(struct kacc_dev *dev, void __user *arg, bool set)
 	if (!qp)
 		return -ENOENT;
 	if (!set) {
-		/*
-		 * A quiesced pair fetches nothing: its unposted completions
-		 * are at most what it has outstanding now.
-		 */
-		room = min(s.nr_cqes, READ_ONCE(qp->outstanding));
+		/* Never more than the SQ's size (its requests). */
+		room = min(s.nr_cqes, qp->sq.size);
 		if (room) {
 			cqes = kvmalloc_array(room, sizeof(*cqes),
 					      GFP_KERNEL_ACCOUNT);
@@ -1254,9 +1254,6 @@ long kacc_ioctl_queue_state(struct kacc_dev *dev, void __user *arg, bool set)
 		ret = kacc_qp_set_state(dev, qp, &s);
 	} else {
 		ret = kacc_qp_get_state(dev, qp, &s, cqes, room);
-		/* More than @room only if it was not quiesced: -EBUSY. */
-		if (ret == -ENOSPC && s.nr_cqes > room)
-			ret = -EBUSY;
 		/* The caller has them before they leave us. */
 		if (!ret && ((s.nr_cqes &&
 			      copy_to_user(u64_to_user_ptr(s.cqes), cqes,
@@ -1266,8 +1263,11 @@ long kacc_ioctl_queue_state(struct kacc_dev *dev, void __user *arg, bool set)
 		if (!ret) {
 			kacc_qp_hand_over(dev, qp, s.nr_cqes);
 			/* So is the interrupt deferred for the posted ones. */
-			if (s.state & KVM_ACCEL_QS_IRQ_PENDING)
+			if (s.state & KVM_ACCEL_QS_IRQ_PENDING) {
 				qp->irq_deadline = 0;
+				qp->cq.pending = 0;
+				qp->cq.pending_since = 0;
+			}
 		}
 	}
 	kacc_worker_unpark(dev);

@@ -424,6 +424,11 @@ static int nvme_accel_kernel_state(NvmeAccelCtrl *n, NvmeAccelSQ *sq,
     if (ret || set) {
         return ret;
     }
+    /* An interrupt the module deferred (coalescing) is ours to send. */
+    if (st.state & KVM_ACCEL_QS_IRQ_PENDING) {
+        trace_nvme_accel_kernel_irq_owed(sq->q.qid, cq->q.vector);
+        nvme_accel_irq_notify(n, cq);
+    }
     if (st.sq_head >= sq->q.size || st.sq_tail >= sq->q.size ||
         st.cq_head >= cq->q.size || st.cq_tail >= cq->q.size ||
         st.cq_phase > 1 || st.nr_cqes > sq->q.size) {
@@ -446,11 +451,6 @@ static int nvme_accel_kernel_state(NvmeAccelCtrl *n, NvmeAccelSQ *sq,
     /* The last doorbell values, for the userspace bottom halves. */
     qatomic_set(&sq->db_val, st.sq_tail);
     qatomic_set(&cq->db_val, st.cq_head);
-    /* An interrupt the module deferred (coalescing): send it now. */
-    if (st.state & KVM_ACCEL_QS_IRQ_PENDING) {
-        trace_nvme_accel_kernel_irq_owed(sq->q.qid, cq->q.vector);
-        nvme_accel_irq_notify(n, cq);
-    }
     return 0;
 }
 
@@ -463,17 +463,24 @@ static int nvme_accel_kernel_qid_op(NvmeAccelCtrl *n, unsigned long req,
 }
 
 /*
- * Stop a pair in the module and give the block layer time to finish its
- * commands (as blk_drain() would; never waiting for the guest to reap).
+ * Stop a pair in the module and wait for the host's block device to finish
+ * its commands, as blk_drain() does: never for the guest to reap. The
+ * module returns every second (-EAGAIN) so that a slow device is said.
  */
 static int nvme_accel_kernel_quiesce(NvmeAccelCtrl *n, uint16_t qid,
                                      uint32_t flags)
 {
     int ret, tries = 0;
 
-    do {
-        ret = nvme_accel_kernel_qid_op(n, KVM_ACCEL_QUIESCE, qid, flags);
-    } while ((ret == -EAGAIN || ret == -EINTR) && ++tries < 5);
+    while ((ret = nvme_accel_kernel_qid_op(n, KVM_ACCEL_QUIESCE, qid,
+                                           flags)) == -EAGAIN ||
+           ret == -EINTR) {
+        if (ret == -EAGAIN && ++tries == 5) {
+            warn_report("nvme-accel %s: queue %u: the host's block device "
+                        "has not finished its commands in 5 s; waiting",
+                        n->params.serial, qid);
+        }
+    }
     return ret;
 }
 
@@ -493,18 +500,21 @@ static bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 
 /*
  * Hand a userspace pair (new, or running here) to the module. The caller
- * has quiesced the userspace datapath and posted every completion.
+ * has quiesced the userspace datapath.
  */
 bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
     NvmeAccelCQ *cq = n->cq[sq->q.cqid];
-    bool fresh = !sq->q.head && !sq->q.tail && !cq->q.head && !cq->q.tail &&
-                 cq->q.phase == 1;
+    bool fresh;
     int ret;
 
     if (!nvme_accel_kernel_eligible(n, sq)) {
         return false;
     }
+    /* What the I/O context has not applied or posted yet. */
+    nvme_accel_pair_sync(n, sq);
+    fresh = !sq->q.head && !sq->q.tail && !cq->q.head && !cq->q.tail &&
+            cq->q.phase == 1;
     if (!QTAILQ_EMPTY(&cq->done_reqs) || cq->nr_carried ||
         !QTAILQ_EMPTY(&sq->out_reqs)) {
         /* The guest has yet to make room in its CQ: it stays here. */
@@ -570,10 +580,6 @@ void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
         sq->q.tail = sq->q.head;
     }
     nvme_accel_kernel_destroy(n, sq);
-    if (cq->nr_carried) {
-        /* The guest reaps: post what the module handed back. */
-        qemu_bh_schedule(cq->bh);
-    }
     trace_nvme_accel_kernel_take_back(qid, sq->q.head, sq->q.tail,
                                       cq->q.head, cq->q.tail);
 }

@@ -82,6 +82,10 @@ static void nvme_accel_kick_all(NvmeAccelCtrl *n, void *arg)
         if (n->sq[i]) {
             qemu_bh_schedule(n->sq[i]->bh);
         }
+        /* Completions the module handed back with a pair (take-back). */
+        if (n->cq[i] && n->cq[i]->nr_carried) {
+            qemu_bh_schedule(n->cq[i]->bh);
+        }
     }
 }
 
@@ -613,7 +617,12 @@ static void nvme_accel_sq_bh(void *opaque)
         nvme_accel_admin_process(sq);
         return;
     }
-    if (n->io_stopped || sq->in_kernel) {
+    /*
+     * After CFS (a pair the module could not hand back has stale indexes)
+     * nothing more is fetched until the guest resets the controller.
+     */
+    if (n->io_stopped || sq->in_kernel ||
+        (qatomic_read(&n->csts) & NVME_CSTS_FAILED)) {
         return;
     }
     if (sq->q.shadow_db) {
@@ -1144,9 +1153,13 @@ void nvme_accel_update_coalescing(NvmeAccelCtrl *n)
  * Take a userspace pair's completions out of QEMU and hand it to the
  * module (I/O quiesced by the caller). False: it stays here.
  */
-bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+void nvme_accel_pair_sync(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
     nvme_accel_run_in_ctx(n, nvme_accel_pair_sync_in_ctx, sq);
+}
+
+bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
     nvme_accel_sq_ioeventfd_cleanup(n, sq);
     return nvme_accel_kernel_adopt(n, sq);
 }

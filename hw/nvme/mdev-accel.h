@@ -330,6 +330,7 @@ bool nvme_accel_kernel_bdev_dead(NvmeAccelCtrl *n);
 bool nvme_accel_kernel_stats(NvmeAccelCtrl *n, struct kvm_accel_stats *st);
 void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel);
 bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
+void nvme_accel_pair_sync(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 
 /* mdev-accel-admin.c */
 void nvme_accel_admin_process(NvmeAccelSQ *sq);

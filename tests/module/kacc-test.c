@@ -1432,8 +1432,10 @@ static void coalesced_quiesced(struct tq *q, struct kvm_accel_coalescing *co)
 	co->aggr_time = 255;		/* 25.5 ms, the most there is */
 	succeeds(ioctl(q->fd, KVM_ACCEL_SET_COALESCING, co),
 		 "SET_COALESCING: 8 entries or 25.5 ms");
-	usleep(50000);			/* the last command's interrupt */
-	irqs_since(q);
+	/* The last command's interrupt (20 ms): until 100 ms are quiet. */
+	do
+		usleep(100000);
+	while (irqs_since(q));
 
 	read_polled(q);
 	succeeds(qid_ioctl(q->fd, KVM_ACCEL_QUIESCE, q->qid, 0),
@@ -2116,6 +2118,29 @@ static void *slow_io(void *arg)
  * QUIESCE waits for commands at the device (here 1 s each), holding no lock
  * meanwhile; a DESTROY_QUEUE_PAIR meanwhile ends the wait with ENOENT.
  */
+/* Wait until @dev (/dev/NAME) has @n commands in flight. */
+static bool inflight_is(const char *dev, unsigned int n)
+{
+	uint64_t until = now_ns() + 2000000000ull;
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/block/%s/inflight",
+		 strrchr(dev, '/') + 1);
+	while (now_ns() < until) {
+		unsigned int r = 0, w = 0;
+		FILE *f = fopen(path, "r");
+
+		if (f && fscanf(f, "%u %u", &r, &w) == 2 && r + w == n) {
+			fclose(f);
+			return true;
+		}
+		if (f)
+			fclose(f);
+		usleep(1000);
+	}
+	return false;
+}
+
 static void test_quiesce_slow(const char *slow)
 {
 	struct kvm_accel_info info = { .argsz = sizeof(info) };
@@ -2144,7 +2169,7 @@ static void test_quiesce_slow(const char *slow)
 	s.dptr1 = buf_a;
 	tq_submit(&q, &s);
 	tq_ring_sq(&q);
-	usleep(100000);			/* at the device now */
+	ok(inflight_is(slow, 1), "a read at the device");
 	pthread_create(&th, NULL, quiesce_thread, &qa);
 	ok(thread_sleeps(&qa), "QUIESCE waits for a read at the device");
 	t = now_ns();
@@ -2171,7 +2196,7 @@ static void test_quiesce_slow(const char *slow)
 			   KVM_ACCEL_QUIESCE_RESUME), "resume it");
 	tq_submit(&q, &s);
 	tq_ring_sq(&q);
-	usleep(100000);
+	ok(inflight_is(slow, 1), "another read at the device");
 	qa.tid = qa.done = 0;
 	pthread_create(&th, NULL, quiesce_thread, &qa);
 	ok(thread_sleeps(&qa), "QUIESCE waits again");

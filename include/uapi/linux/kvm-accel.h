@@ -221,7 +221,8 @@ struct kvm_accel_queue_pair {
  * sets, never the guest: completions the CQ has no room for wait in the
  * module, and GET_QUEUE_STATE hands them over. Returns 0 when the pair is
  * idle: its state (GET_QUEUE_STATE) is then stable and complete. -EAGAIN
- * if commands are still at the block layer after a second (call again),
+ * if commands are still at the block layer, or waiting to go there again
+ * (a full tag set, an unmap in progress), after a second (call again),
  * -EINTR on a signal; the pair stays quiesced either way. The
  * device's other ioctls and unmaps do not wait for this one: if another
  * thread destroyed the pair meanwhile the result is -ENOENT, if it resumed
