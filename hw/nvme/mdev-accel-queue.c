@@ -827,16 +827,23 @@ static void nvme_accel_sq_set_shadow(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     }
 }
 
-static void nvme_accel_cq_set_shadow(NvmeAccelCtrl *n, NvmeAccelCQ *cq)
+static void nvme_accel_cq_set_shadow_in_ctx(NvmeAccelCtrl *n, void *arg)
 {
+    NvmeAccelCQ *cq = arg;
     uint16_t qid = cq->q.qid;
 
-    if (!n->dbbuf_dbs || qid == 0) {
-        return;
-    }
     nac_cq_set_shadow(&cq->q,
                       nvme_accel_shadow_addr(n->dbbuf_dbs, qid, true),
                       nvme_accel_shadow_addr(n->dbbuf_eis, qid, true));
+}
+
+/* In the I/O context: a quiesce stops no CQ bottom half. */
+static void nvme_accel_cq_set_shadow(NvmeAccelCtrl *n, NvmeAccelCQ *cq)
+{
+    if (!n->dbbuf_dbs || cq->q.qid == 0) {
+        return;
+    }
+    nvme_accel_run_in_ctx(n, nvme_accel_cq_set_shadow_in_ctx, cq);
 }
 
 /*

@@ -616,6 +616,14 @@ static bool nvme_accel_init_kernel(NvmeAccelCtrl *n, Error **errp)
     return true;
 }
 
+/* The drive back to the main loop (from an iothread): the iothread may go. */
+static void nvme_accel_release_blk(NvmeAccelCtrl *n)
+{
+    if (n->ctx && n->ctx != qemu_get_aio_context()) {
+        blk_set_aio_context(n->blkconf.blk, qemu_get_aio_context(), NULL);
+    }
+}
+
 /* Undo what realize set up of the PCI function; safe on partial set-up. */
 static void nvme_accel_free_pci(NvmeAccelCtrl *n)
 {
@@ -692,7 +700,9 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
     return;
 
 err:
+    nvme_accel_irqfd_cleanup(n);
     nvme_accel_free_pci(n);
+    nvme_accel_release_blk(n);
 }
 
 static void nvme_accel_exit(PCIDevice *pci_dev)
@@ -701,10 +711,7 @@ static void nvme_accel_exit(PCIDevice *pci_dev)
 
     nvme_accel_ctrl_reset(n);
     nvme_accel_irqfd_cleanup(n);
-    if (n->ctx != qemu_get_aio_context()) {
-        /* Hand the drive back to the main loop; the iothread may go. */
-        blk_set_aio_context(n->blkconf.blk, qemu_get_aio_context(), NULL);
-    }
+    nvme_accel_release_blk(n);
     /* The module's event handler uses the log: it goes first. */
     nvme_accel_free_pci(n);
     nvme_accel_admin_cleanup(n);

@@ -2326,6 +2326,55 @@ static void test_hotplug_unplug(void)
     qtest_quit(t.qts);
 }
 
+/*
+ * A realize that fails after the drive moved to the iothread (accel=kernel
+ * with no kvm-accel mdev) hands the drive back to the main loop: the
+ * iothread can then be deleted and another device use the drive (it kept
+ * the deleted iothread's AioContext).
+ */
+static void test_realize_failure_releases_drive(void)
+{
+    NvmeTest t;
+    QDict *resp;
+    uint64_t buf;
+
+    memset(&t, 0, sizeof(t));
+    t.qts = qtest_init("-machine pc -m 512M -object iothread,id=io0 "
+                       "-drive id=d0,if=none,file=null-co://,format=raw,"
+                       "file.read-zeroes=on");
+    resp = qtest_qmp(t.qts, "{'execute': 'device_add', 'arguments': "
+                     "{'driver': 'nvme-accel', 'id': 'bad', 'addr': '06.0', "
+                     "'drive': 'd0', 'serial': 'bad', 'iothread': 'io0', "
+                     "'accel': 'kernel', "
+                     "'sysfsdev': '/sys/bus/mdev/devices/nonexistent'}}");
+    g_assert_true(qdict_haskey(resp, "error"));
+    qobject_unref(resp);
+    /* Nothing uses the iothread now: it may go, its AioContext with it. */
+    qtest_qmp_assert_success(t.qts, "{'execute': 'object-del', "
+                             "'arguments': {'id': 'io0'}}");
+    qtest_qmp_device_add(t.qts, "nvme-accel", "good",
+                         "{'addr': '06.0', 'drive': 'd0', 'serial': 'good'}");
+    t.bus = qpci_new_pc(t.qts, NULL);
+    t.dev = qpci_device_find(t.bus, QPCI_DEVFN(6, 0));
+    g_assert(t.dev);
+    qpci_device_enable(t.dev);
+    qpci_msix_enable(t.dev);
+    t.bar = t.dev->msix_table_bar;
+    t.next_ram = RAM_POOL;
+    for (unsigned v = 0; v <= IOQ_MAX; v++) {
+        msix_setup(&t, v);
+    }
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    buf = ram_alloc(&t, PG);
+    for (int i = 0; i < 8; i++) {
+        g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, i, 1, buf), ==, 0);
+    }
+    g_free(t.dev);
+    qpci_free_pc(t.bus);
+    qtest_quit(t.qts);
+}
+
 static void test_iothread(void)
 {
     NvmeTest t;
@@ -2463,6 +2512,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/hostile-queues", test_hostile_queues);
     qtest_add_func("/nvme-accel/read-only", test_read_only);
     qtest_add_func("/nvme-accel/iothread", test_iothread);
+    qtest_add_func("/nvme-accel/realize-failure-releases-drive",
+                   test_realize_failure_releases_drive);
     qtest_add_func("/nvme-accel/delete-sq-keeps-cq", test_delete_sq_keeps_cq);
     qtest_add_func("/nvme-accel/large-pages-prp", test_large_pages_prp);
     qtest_add_func("/nvme-accel/log-pages", test_log_pages);
