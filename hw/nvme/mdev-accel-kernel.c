@@ -488,14 +488,20 @@ static int nvme_accel_kernel_quiesce(NvmeAccelCtrl *n, uint16_t qid,
  * Is this new pair one the module can run? SQ n completing on CQ n, the CQ
  * used by no other SQ (the module owns a CQ with its SQ), and MSI-X: a
  * pin-based interrupt is a level QEMU must drop when the host has reaped
- * everything, which only whoever owns the CQ knows.
+ * everything, which only whoever owns the CQ knows. Bus Master Enable set,
+ * and no IOMMU in front of the function: the module takes the guest's
+ * addresses as guest-physical (the container maps guest RAM 1:1), which
+ * behind a vIOMMU they are not.
  */
 static bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
     NvmeAccelCQ *cq = n->cq[sq->q.cqid];
+    PCIDevice *pci = PCI_DEVICE(n);
 
     return n->kernel && sq->q.qid && sq->q.cqid == sq->q.qid &&
-           cq && cq->nr_sqs == 1 && msix_enabled(PCI_DEVICE(n));
+           cq && cq->nr_sqs == 1 && msix_enabled(pci) &&
+           (pci_get_word(pci->config + PCI_COMMAND) & PCI_COMMAND_MASTER) &&
+           pci_device_iommu_address_space(pci) == &address_space_memory;
 }
 
 /*

@@ -151,6 +151,7 @@ void nvme_accel_ring_init(NvmeAccelCtrl *n, NvmeAccelRing *r, uint64_t base,
     r->ctrl = n;
     r->base = base;
     r->len = len;
+    r->is_write = is_write;
     r->mem.ops = &nvme_accel_ring_ops;
     r->mem.opaque = r;
     r->cached = false;
@@ -171,4 +172,11 @@ void nvme_accel_ring_destroy(NvmeAccelRing *r)
 {
     address_space_cache_destroy(&r->cache);
     r->cached = false;
+}
+
+/* The bus master address space changed (BME): map the ring again, or not. */
+void nvme_accel_ring_refresh(NvmeAccelRing *r)
+{
+    nvme_accel_ring_destroy(r);
+    nvme_accel_ring_init(r->ctrl, r, r->base, r->len, r->is_write);
 }

@@ -1171,6 +1171,60 @@ bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     return nvme_accel_kernel_adopt(n, sq);
 }
 
+static void nvme_accel_rings_refresh_in_ctx(NvmeAccelCtrl *n, void *arg)
+{
+    unsigned i;
+
+    for (i = 1; i < n->nr_qpairs; i++) {
+        if (n->sq[i]) {
+            nvme_accel_ring_refresh(&n->sq[i]->ring);
+        }
+        if (n->cq[i]) {
+            nvme_accel_ring_refresh(&n->cq[i]->ring);
+        }
+    }
+}
+
+/*
+ * Bus Master Enable changed. Without it the function must not touch
+ * memory: pairs in the module come back (QEMU's accesses go through the
+ * bus master address space, which BME gates), and every ring is mapped
+ * again, since a cache made with BME set would keep reaching guest RAM.
+ * With it again, the pairs go back to the module.
+ */
+void nvme_accel_bus_master_changed(NvmeAccelCtrl *n)
+{
+    bool on = pci_get_word(PCI_DEVICE(n)->config + PCI_COMMAND) &
+              PCI_COMMAND_MASTER;
+    unsigned i;
+
+    trace_nvme_accel_bus_master(on);
+    nvme_accel_io_quiesce(n);
+    for (i = 1; i < n->nr_qpairs; i++) {
+        NvmeAccelSQ *sq = n->sq[i];
+
+        if (sq && sq->in_kernel && !on) {
+            nvme_accel_kernel_take_back(n, sq);
+            nvme_accel_sq_set_shadow(n, sq);
+        }
+    }
+    nvme_accel_run_in_ctx(n, nvme_accel_rings_refresh_in_ctx, NULL);
+    if (n->sq[0]) {
+        nvme_accel_ring_refresh(&n->sq[0]->ring);
+    }
+    if (n->cq[0]) {
+        nvme_accel_ring_refresh(&n->cq[0]->ring);
+    }
+    for (i = 1; on && n->kernel_wanted && i < n->nr_qpairs; i++) {
+        NvmeAccelSQ *sq = n->sq[i];
+
+        if (sq && !sq->in_kernel && !nvme_accel_kernel_rehome(n, sq)) {
+            nvme_accel_sq_set_shadow(n, sq);
+        }
+    }
+    nvme_accel_io_resume(n);
+}
+
 /* Move every I/O queue pair to the module, or back to QEMU. */
 void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel)
 {

@@ -735,8 +735,12 @@ static void nvme_accel_write_config(PCIDevice *pci, uint32_t addr,
                                     uint32_t val, int len)
 {
     bool msix_was_enabled = msix_enabled(pci);
+    uint16_t cmd = pci_get_word(pci->config + PCI_COMMAND);
 
     pci_default_write_config(pci, addr, val, len);
+    if ((cmd ^ pci_get_word(pci->config + PCI_COMMAND)) & PCI_COMMAND_MASTER) {
+        nvme_accel_bus_master_changed(NVME_ACCEL(pci));
+    }
     /*
      * msix.c calls no mask notifier when MSI-X goes off: unbind the irqfds
      * (signals from then on reach the main loop, i.e. INTx) and drop the

@@ -85,6 +85,7 @@ typedef struct NvmeAccelRing {
     MemoryRegionCache cache;
     uint64_t        base;
     uint64_t        len;
+    bool            is_write;
     bool            cached;
     struct nac_mem  mem;        /* the ring, else the controller's checks */
 } NvmeAccelRing;
@@ -288,6 +289,7 @@ void nvme_accel_mem_init(NvmeAccelCtrl *n);
 void nvme_accel_ring_init(NvmeAccelCtrl *n, NvmeAccelRing *r, uint64_t base,
                           uint64_t len, bool is_write);
 void nvme_accel_ring_destroy(NvmeAccelRing *r);
+void nvme_accel_ring_refresh(NvmeAccelRing *r);
 
 /* mdev-accel-irq.c: KVM irqfd per vector, MSI-X masking */
 bool nvme_accel_irqfd_init(NvmeAccelCtrl *n, Error **errp);
@@ -331,6 +333,7 @@ bool nvme_accel_kernel_stats(NvmeAccelCtrl *n, struct kvm_accel_stats *st);
 void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel);
 bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_pair_sync(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
+void nvme_accel_bus_master_changed(NvmeAccelCtrl *n);
 
 /* mdev-accel-admin.c */
 void nvme_accel_admin_process(NvmeAccelSQ *sq);

@@ -2327,6 +2327,71 @@ static void test_hotplug_unplug(void)
 }
 
 /*
+ * Bus Master Enable cleared: the function touches no memory, in either
+ * mode. Ring caches made with BME set kept fetching and posting, and the
+ * module kept running its pairs.
+ */
+static void test_bus_master_disable(void)
+{
+    uint8_t pattern[512], now[512];
+    uint16_t cmd;
+    NvmeTest t;
+    uint64_t buf;
+    NvmeCmd c;
+    Cqe cqe;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    buf = ram_alloc(&t, PG);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 1, buf), ==, 0);
+    g_assert_cmpuint(qom_kernel_queues(&t), ==, kernel_sysfsdev ? 1 : 0);
+    memset(pattern, 0xa5, sizeof(pattern));
+    qtest_memwrite(t.qts, buf, pattern, sizeof(pattern));
+
+    cmd = qpci_config_readw(t.dev, PCI_COMMAND);
+    qpci_config_writew(t.dev, PCI_COMMAND, cmd & ~PCI_COMMAND_MASTER);
+    g_assert_cmpuint(qom_kernel_queues(&t), ==, 0);
+    c = rw(NVME_CMD_READ, 0, 1);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    submit(&t, 1, &c, true);
+    g_usleep(200 * 1000);
+    g_assert_false(cqe_peek(&t, 1, &cqe));
+    qtest_memread(t.qts, buf, now, sizeof(now));
+    g_assert_cmpmem(now, sizeof(now), pattern, sizeof(pattern));
+
+    /* Back on: the pairs go back to the module. */
+    qpci_config_writew(t.dev, PCI_COMMAND, cmd);
+    g_assert_cmpuint(qom_kernel_queues(&t), ==, kernel_sysfsdev ? 1 : 0);
+    nvme_stop(&t);
+}
+
+/*
+ * Behind a vIOMMU the guest's addresses are I/O virtual addresses, which
+ * the module would take as guest-physical: the pairs stay in QEMU, whose
+ * DMA goes through the IOMMU.
+ */
+static void test_viommu_keeps_queues_in_qemu(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+
+    if (!kernel_sysfsdev) {
+        g_test_skip("needs the kvm-accel module (tests/accel/run.sh)");
+        return;
+    }
+    nvme_start(&t, " -device intel-iommu");
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    g_assert_cmpuint(qom_kernel_queues(&t), ==, 0);
+    buf = ram_alloc(&t, PG);
+    for (int i = 0; i < 4; i++) {
+        g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, i, 1, buf), ==, 0);
+    }
+    nvme_stop(&t);
+}
+
+/*
  * A realize that fails after the drive moved to the iothread (accel=kernel
  * with no kvm-accel mdev) hands the drive back to the main loop: the
  * iothread can then be deleted and another device use the drive (it kept
@@ -2512,6 +2577,9 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/hostile-queues", test_hostile_queues);
     qtest_add_func("/nvme-accel/read-only", test_read_only);
     qtest_add_func("/nvme-accel/iothread", test_iothread);
+    qtest_add_func("/nvme-accel/bus-master-disable", test_bus_master_disable);
+    qtest_add_func("/nvme-accel/viommu-keeps-queues-in-qemu",
+                   test_viommu_keeps_queues_in_qemu);
     qtest_add_func("/nvme-accel/realize-failure-releases-drive",
                    test_realize_failure_releases_drive);
     qtest_add_func("/nvme-accel/delete-sq-keeps-cq", test_delete_sq_keeps_cq);
