@@ -111,6 +111,9 @@ static void nvme_accel_aer_deliver(NvmeAccelCtrl *n)
     if (n->admin_cmd_running) {
         return;         /* nvme_accel_admin_process() delivers after it */
     }
+    if (!nvme_accel_bus_master(n)) {
+        return;         /* nvme_accel_bus_master_changed() kicks us */
+    }
     while (n->outstanding_aers && n->cq[0] && !nac_cq_full(&n->cq[0]->q)) {
         QSIMPLEQ_FOREACH(ev, &n->aer_queue, entry) {
             if (!(n->aer_mask & (1 << ev->type))) {
@@ -993,7 +996,7 @@ void nvme_accel_admin_process(NvmeAccelSQ *sq)
         return;
     }
     while (!nac_sq_empty(&sq->q) && !nac_cq_full(&cq->q) &&
-           !(n->csts & NVME_CSTS_FAILED)) {
+           !(n->csts & NVME_CSTS_FAILED) && nvme_accel_bus_master(n)) {
         if (nac_sq_fetch(&sq->q, &sq->ring.mem, &sqe)) {
             nvme_accel_fatal(n, "admin submission queue is not guest memory");
             return;

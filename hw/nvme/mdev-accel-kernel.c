@@ -489,9 +489,10 @@ static int nvme_accel_kernel_quiesce(NvmeAccelCtrl *n, uint16_t qid,
  * used by no other SQ (the module owns a CQ with its SQ), and MSI-X: a
  * pin-based interrupt is a level QEMU must drop when the host has reaped
  * everything, which only whoever owns the CQ knows. Bus Master Enable set,
- * and no IOMMU in front of the function: the module takes the guest's
- * addresses as guest-physical (the container maps guest RAM 1:1), which
- * behind a vIOMMU they are not.
+ * and no IOMMU in front of the function (any, even in passthrough): the
+ * module takes the guest's addresses as guest-physical (the container maps
+ * guest RAM 1:1). Not after CFS: a pair that could not come back from the
+ * module has stale indexes.
  */
 static bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
@@ -500,7 +501,8 @@ static bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 
     return n->kernel && sq->q.qid && sq->q.cqid == sq->q.qid &&
            cq && cq->nr_sqs == 1 && msix_enabled(pci) &&
-           (pci_get_word(pci->config + PCI_COMMAND) & PCI_COMMAND_MASTER) &&
+           nvme_accel_bus_master(n) &&
+           !(qatomic_read(&n->csts) & NVME_CSTS_FAILED) &&
            pci_device_iommu_address_space(pci) == &address_space_memory;
 }
 

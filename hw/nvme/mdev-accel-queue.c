@@ -40,7 +40,7 @@ static void nvme_accel_ctx_call_bh(void *opaque)
     c->fn(c->n, c->arg);
 }
 
-/* Run @fn in the controller's AioContext and wait for it (main loop only). */
+/* Run @fn in the controller's AioContext and wait for it (BQL held). */
 static void nvme_accel_run_in_ctx(NvmeAccelCtrl *n,
                                   void (*fn)(NvmeAccelCtrl *n, void *arg),
                                   void *arg)
@@ -73,6 +73,8 @@ void nvme_accel_io_quiesce(NvmeAccelCtrl *n)
     blk_drain(n->blkconf.blk);
 }
 
+static bool nvme_accel_cq_has_waiting(NvmeAccelCQ *cq);
+
 static void nvme_accel_kick_all(NvmeAccelCtrl *n, void *arg)
 {
     unsigned i;
@@ -82,8 +84,11 @@ static void nvme_accel_kick_all(NvmeAccelCtrl *n, void *arg)
         if (n->sq[i]) {
             qemu_bh_schedule(n->sq[i]->bh);
         }
-        /* Completions the module handed back with a pair (take-back). */
-        if (n->cq[i] && n->cq[i]->nr_carried) {
+        /*
+         * Completions the module handed back with a pair (take-back), or
+         * held while Bus Master Enable was clear.
+         */
+        if (n->cq[i] && nvme_accel_cq_has_waiting(n->cq[i])) {
             qemu_bh_schedule(n->cq[i]->bh);
         }
     }
@@ -198,6 +203,11 @@ static bool nvme_accel_post_cqe(NvmeAccelCQ *cq, NvmeAccelSQ *sq,
         .status = status,
     };
     int ret;
+
+    /* Held, as if the CQ were full, until Bus Master Enable is set again. */
+    if (!nvme_accel_bus_master(cq->ctrl)) {
+        return false;
+    }
 
     ret = nac_cq_post(&cq->q, &cq->ring.mem, &cqe);
     if (ret == -EBUSY) {
@@ -622,7 +632,8 @@ static void nvme_accel_sq_bh(void *opaque)
      * nothing more is fetched until the guest resets the controller.
      */
     if (n->io_stopped || sq->in_kernel ||
-        (qatomic_read(&n->csts) & NVME_CSTS_FAILED)) {
+        (qatomic_read(&n->csts) & NVME_CSTS_FAILED) ||
+        !nvme_accel_bus_master(n)) {
         return;
     }
     if (sq->q.shadow_db) {
@@ -631,8 +642,10 @@ static void nvme_accel_sq_bh(void *opaque)
         val = qatomic_read(&sq->db_val);
         ret = nac_sq_doorbell(&sq->q, val);
     }
-    if (ret) {
+    if (ret == -EINVAL) {
         nvme_accel_db_value_error(n, "sq", sq->q.qid, sq->q.tail);
+    } else if (ret) {
+        trace_nvme_accel_err_sq_shadow(sq->q.qid, ret);
     }
     nvme_accel_io_sq_run(sq);
 }
@@ -1185,44 +1198,75 @@ static void nvme_accel_rings_refresh_in_ctx(NvmeAccelCtrl *n, void *arg)
     }
 }
 
+static bool nvme_accel_have_io_queues(NvmeAccelCtrl *n)
+{
+    for (unsigned i = 1; i < n->nr_qpairs; i++) {
+        if (n->sq[i] || n->cq[i]) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * Bus Master Enable changed. Without it the function must not touch
  * memory: pairs in the module come back (QEMU's accesses go through the
- * bus master address space, which BME gates), and every ring is mapped
- * again, since a cache made with BME set would keep reaching guest RAM.
- * With it again, the pairs go back to the module.
+ * bus master address space, which BME gates), every ring is mapped again
+ * (a cache made with BME set would keep reaching guest RAM), and nothing
+ * is fetched or posted: completions and asynchronous events wait. With it
+ * again, they go out, with an interrupt for every CQ that holds entries
+ * (one sent meanwhile went nowhere), and the pairs go back to the module.
  */
 void nvme_accel_bus_master_changed(NvmeAccelCtrl *n)
 {
-    bool on = pci_get_word(PCI_DEVICE(n)->config + PCI_COMMAND) &
-              PCI_COMMAND_MASTER;
+    bool on = nvme_accel_bus_master(n);
+    bool io = nvme_accel_have_io_queues(n);
     unsigned i;
 
     trace_nvme_accel_bus_master(on);
-    nvme_accel_io_quiesce(n);
-    for (i = 1; i < n->nr_qpairs; i++) {
-        NvmeAccelSQ *sq = n->sq[i];
+    if (io) {
+        nvme_accel_io_quiesce(n);
+        for (i = 1; !on && i < n->nr_qpairs; i++) {
+            NvmeAccelSQ *sq = n->sq[i];
 
-        if (sq && sq->in_kernel && !on) {
-            nvme_accel_kernel_take_back(n, sq);
-            nvme_accel_sq_set_shadow(n, sq);
+            if (sq && sq->in_kernel) {
+                nvme_accel_kernel_take_back(n, sq);
+                nvme_accel_sq_set_shadow(n, sq);
+            }
         }
+        nvme_accel_run_in_ctx(n, nvme_accel_rings_refresh_in_ctx, NULL);
     }
-    nvme_accel_run_in_ctx(n, nvme_accel_rings_refresh_in_ctx, NULL);
     if (n->sq[0]) {
         nvme_accel_ring_refresh(&n->sq[0]->ring);
     }
     if (n->cq[0]) {
         nvme_accel_ring_refresh(&n->cq[0]->ring);
     }
-    for (i = 1; on && n->kernel_wanted && i < n->nr_qpairs; i++) {
-        NvmeAccelSQ *sq = n->sq[i];
+    if (on && io && n->kernel_wanted) {
+        for (i = 1; i < n->nr_qpairs; i++) {
+            NvmeAccelSQ *sq = n->sq[i];
 
-        if (sq && !sq->in_kernel && !nvme_accel_kernel_rehome(n, sq)) {
-            nvme_accel_sq_set_shadow(n, sq);
+            if (sq && !sq->in_kernel && !nvme_accel_kernel_rehome(n, sq)) {
+                nvme_accel_sq_set_shadow(n, sq);
+            }
         }
     }
-    nvme_accel_io_resume(n);
+    if (io) {
+        nvme_accel_io_resume(n);
+    }
+    if (!on) {
+        return;
+    }
+    for (i = 0; i < n->nr_qpairs; i++) {
+        NvmeAccelCQ *cq = n->cq[i];
+
+        if (cq && !cq->in_kernel && qatomic_read(&cq->q.tail) != cq->q.head) {
+            nvme_accel_irq_notify(n, cq);
+        }
+    }
+    if (n->sq[0]) {
+        qemu_bh_schedule(n->sq[0]->bh);     /* commands and events held */
+    }
 }
 
 /* Move every I/O queue pair to the module, or back to QEMU. */

@@ -535,14 +535,17 @@ static bool nvme_accel_init_vectors(NvmeAccelCtrl *n, Error **errp)
 
     n->vectors = g_new0(NvmeAccelVector, n->nr_qpairs);
     for (i = 0; i < n->nr_qpairs; i++) {
+        n->vectors[i].virq = -1;    /* no KVM route: GSI 0 is somebody's */
+    }
+    for (i = 0; i < n->nr_qpairs; i++) {
         NvmeAccelVector *v = &n->vectors[i];
 
-        v->ctrl = n;
         ret = event_notifier_init(&v->notifier, 0);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "could not create an eventfd");
             return false;
         }
+        v->ctrl = n;
         event_notifier_set_handler(&v->notifier, nvme_accel_vector_handler);
     }
     return true;
@@ -619,8 +622,13 @@ static bool nvme_accel_init_kernel(NvmeAccelCtrl *n, Error **errp)
 /* The drive back to the main loop (from an iothread): the iothread may go. */
 static void nvme_accel_release_blk(NvmeAccelCtrl *n)
 {
-    if (n->ctx && n->ctx != qemu_get_aio_context()) {
-        blk_set_aio_context(n->blkconf.blk, qemu_get_aio_context(), NULL);
+    Error *local_err = NULL;
+
+    if (n->ctx && n->ctx != qemu_get_aio_context() &&
+        blk_set_aio_context(n->blkconf.blk, qemu_get_aio_context(),
+                            &local_err) < 0) {
+        warn_reportf_err(local_err, "nvme-accel %s: drive stays in the "
+                         "iothread: ", n->params.serial);
     }
 }
 
@@ -701,8 +709,8 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
 
 err:
     nvme_accel_irqfd_cleanup(n);
-    nvme_accel_free_pci(n);
     nvme_accel_release_blk(n);
+    nvme_accel_free_pci(n);
 }
 
 static void nvme_accel_exit(PCIDevice *pci_dev)
@@ -734,12 +742,13 @@ static void nvme_accel_reset(DeviceState *dev)
 static void nvme_accel_write_config(PCIDevice *pci, uint32_t addr,
                                     uint32_t val, int len)
 {
+    NvmeAccelCtrl *n = NVME_ACCEL(pci);
     bool msix_was_enabled = msix_enabled(pci);
-    uint16_t cmd = pci_get_word(pci->config + PCI_COMMAND);
+    bool bus_master = nvme_accel_bus_master(n);
 
     pci_default_write_config(pci, addr, val, len);
-    if ((cmd ^ pci_get_word(pci->config + PCI_COMMAND)) & PCI_COMMAND_MASTER) {
-        nvme_accel_bus_master_changed(NVME_ACCEL(pci));
+    if (bus_master != nvme_accel_bus_master(n)) {
+        nvme_accel_bus_master_changed(n);
     }
     /*
      * msix.c calls no mask notifier when MSI-X goes off: unbind the irqfds
@@ -747,7 +756,7 @@ static void nvme_accel_write_config(PCIDevice *pci, uint32_t addr,
      * routes, whose messages are stale now.
      */
     if (msix_was_enabled && !msix_enabled(pci)) {
-        nvme_accel_irqfd_release_routes(NVME_ACCEL(pci));
+        nvme_accel_irqfd_release_routes(n);
     }
 }
 

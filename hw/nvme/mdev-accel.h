@@ -271,6 +271,17 @@ struct NvmeAccelCtrl {
  * A queue's entry in the Doorbell Buffer Config buffers (DSTRD = 0): SQ
  * tail at 2 * qid, CQ head at 2 * qid + 1 dwords; 0 when not configured.
  */
+/*
+ * Bus Master Enable: without it the function must not touch memory. Read
+ * from the I/O context too: a config write changes it under the BQL and
+ * then quiesces and re-syncs the I/O context (nvme_accel_bus_master_changed).
+ */
+static inline bool nvme_accel_bus_master(NvmeAccelCtrl *n)
+{
+    return pci_get_word(PCI_DEVICE(n)->config + PCI_COMMAND) &
+           PCI_COMMAND_MASTER;
+}
+
 static inline uint64_t nvme_accel_shadow_addr(uint64_t base, uint16_t qid,
                                               bool cq)
 {
@@ -315,6 +326,8 @@ void nvme_accel_io_quiesce(NvmeAccelCtrl *n);
 void nvme_accel_io_resume(NvmeAccelCtrl *n);
 void nvme_accel_report_db_error(NvmeAccelCtrl *n, uint8_t info);
 void nvme_accel_update_coalescing(NvmeAccelCtrl *n);
+void nvme_accel_pair_sync(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
+void nvme_accel_bus_master_changed(NvmeAccelCtrl *n);
 
 /* mdev-accel-kernel.c: queue pairs in the kvm-accel module */
 bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp);
@@ -332,8 +345,6 @@ bool nvme_accel_kernel_bdev_dead(NvmeAccelCtrl *n);
 bool nvme_accel_kernel_stats(NvmeAccelCtrl *n, struct kvm_accel_stats *st);
 void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel);
 bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
-void nvme_accel_pair_sync(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
-void nvme_accel_bus_master_changed(NvmeAccelCtrl *n);
 
 /* mdev-accel-admin.c */
 void nvme_accel_admin_process(NvmeAccelSQ *sq);

@@ -1540,6 +1540,18 @@ static void test_pin_interrupts(void)
     nvme_stop(&t);
 }
 
+/* Doorbell Buffer Config: the host keeps shadow doorbells from now on. */
+static void shadow_doorbells_on(NvmeTest *t)
+{
+    NvmeCmd c = cmd(NVME_ADM_CMD_DBBUF_CONFIG);
+
+    t->dbs = ram_alloc(t, PG);
+    t->eis = ram_alloc(t, PG);
+    c.dptr.prp1 = cpu_to_le64(t->dbs);
+    c.dptr.prp2 = cpu_to_le64(t->eis);
+    g_assert_cmphex(admin(t, &c, NULL), ==, 0);
+}
+
 /* Linux's nvme_dbbuf_need_event(): ring the MMIO doorbell past the index. */
 static bool need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old)
 {
@@ -1563,12 +1575,7 @@ static void test_pin_interrupts_shadow_doorbells(void)
     qtest_irq_intercept_in(t.qts, "ioapic");
     nvme_enable(&t, 8);
     buf = ram_alloc(&t, PG);
-    t.dbs = ram_alloc(&t, PG);
-    t.eis = ram_alloc(&t, PG);
-    c = cmd(NVME_ADM_CMD_DBBUF_CONFIG);
-    c.dptr.prp1 = cpu_to_le64(t.dbs);
-    c.dptr.prp2 = cpu_to_le64(t.eis);
-    g_assert_cmphex(admin(&t, &c, NULL), ==, 0);
+    shadow_doorbells_on(&t);
     g_assert_cmphex(create_cq(&t, 1, 16, 0, 3), ==, 0);
     g_assert_cmphex(create_sq(&t, 1, 1, 16, 1), ==, 0);
     for (int round = 0; round < 20; round++) {
@@ -2327,14 +2334,15 @@ static void test_hotplug_unplug(void)
 }
 
 /*
- * Bus Master Enable cleared: the function touches no memory, in either
- * mode. Ring caches made with BME set kept fetching and posting, and the
- * module kept running its pairs.
+ * Bus Master Enable cleared, shadow doorbells on, an AER outstanding: the
+ * function touches no memory, in either mode, and raises no error (ring
+ * caches made with BME set kept fetching and posting, the module kept
+ * running its pairs). Set again, the command held in the SQ runs.
  */
 static void test_bus_master_disable(void)
 {
     uint8_t pattern[512], now[512];
-    uint16_t cmd;
+    uint16_t command;
     NvmeTest t;
     uint64_t buf;
     NvmeCmd c;
@@ -2342,42 +2350,53 @@ static void test_bus_master_disable(void)
 
     nvme_start(&t, NULL);
     nvme_enable(&t, 8);
-    ioq(&t, 1, 16);
     buf = ram_alloc(&t, PG);
+    shadow_doorbells_on(&t);
+    ioq(&t, 1, 16);
+    c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+    submit(&t, 0, &c, true);
     g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 1, buf), ==, 0);
     g_assert_cmpuint(qom_kernel_queues(&t), ==, kernel_sysfsdev ? 1 : 0);
     memset(pattern, 0xa5, sizeof(pattern));
     qtest_memwrite(t.qts, buf, pattern, sizeof(pattern));
 
-    cmd = qpci_config_readw(t.dev, PCI_COMMAND);
-    qpci_config_writew(t.dev, PCI_COMMAND, cmd & ~PCI_COMMAND_MASTER);
+    command = qpci_config_readw(t.dev, PCI_COMMAND);
+    qpci_config_writew(t.dev, PCI_COMMAND, command & ~PCI_COMMAND_MASTER);
     g_assert_cmpuint(qom_kernel_queues(&t), ==, 0);
     c = rw(NVME_CMD_READ, 0, 1);
     c.dptr.prp1 = cpu_to_le64(buf);
     submit(&t, 1, &c, true);
     g_usleep(200 * 1000);
     g_assert_false(cqe_peek(&t, 1, &cqe));
+    g_assert_false(cqe_peek(&t, 0, &cqe));
     qtest_memread(t.qts, buf, now, sizeof(now));
     g_assert_cmpmem(now, sizeof(now), pattern, sizeof(pattern));
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED, ==, 0);
 
-    /* Back on: the pairs go back to the module. */
-    qpci_config_writew(t.dev, PCI_COMMAND, cmd);
+    /* Set again: the held read runs, the pairs go back to the module. */
+    qpci_config_writew(t.dev, PCI_COMMAND, command);
+    g_assert_cmphex(reap(&t, 1, true).status, ==, 0);
+    qtest_memread(t.qts, buf, now, sizeof(now));
+    g_assert_cmpuint(now[0], ==, 0);            /* the disk's zeroes */
     g_assert_cmpuint(qom_kernel_queues(&t), ==, kernel_sysfsdev ? 1 : 0);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS) & NVME_CSTS_FAILED, ==, 0);
+    g_assert_false(cqe_peek(&t, 0, &cqe));      /* the AER still waits */
+    check_rw(&t, 1, 8, 8, 0, 70);
     nvme_stop(&t);
 }
 
 /*
  * Behind a vIOMMU the guest's addresses are I/O virtual addresses, which
  * the module would take as guest-physical: the pairs stay in QEMU, whose
- * DMA goes through the IOMMU.
+ * DMA goes through the IOMMU (here off: the guest enables no remapping).
  */
 static void test_viommu_keeps_queues_in_qemu(void)
 {
     NvmeTest t;
     uint64_t buf;
 
-    if (!kernel_sysfsdev) {
-        g_test_skip("needs the kvm-accel module (tests/accel/run.sh)");
+    if (!qtest_has_device("intel-iommu")) {
+        g_test_skip("no intel-iommu in this QEMU");
         return;
     }
     nvme_start(&t, " -device intel-iommu");
@@ -2388,14 +2407,16 @@ static void test_viommu_keeps_queues_in_qemu(void)
     for (int i = 0; i < 4; i++) {
         g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, i, 1, buf), ==, 0);
     }
+    check_rw(&t, 1, 8, 8, 0, 71);
     nvme_stop(&t);
 }
 
 /*
  * A realize that fails after the drive moved to the iothread (accel=kernel
- * with no kvm-accel mdev) hands the drive back to the main loop: the
- * iothread can then be deleted and another device use the drive (it kept
- * the deleted iothread's AioContext).
+ * with no kvm-accel mdev) undoes it: the iothread can be deleted and
+ * another device, in another iothread, use the drive. (QEMU 10's block
+ * layer also copes without the fix, even under ASan: a test of the retry a
+ * management layer does, not of the leak.)
  */
 static void test_realize_failure_releases_drive(void)
 {
@@ -2405,6 +2426,7 @@ static void test_realize_failure_releases_drive(void)
 
     memset(&t, 0, sizeof(t));
     t.qts = qtest_init("-machine pc -m 512M -object iothread,id=io0 "
+                       "-object iothread,id=io1 "
                        "-drive id=d0,if=none,file=null-co://,format=raw,"
                        "file.read-zeroes=on");
     resp = qtest_qmp(t.qts, "{'execute': 'device_add', 'arguments': "
@@ -2412,13 +2434,15 @@ static void test_realize_failure_releases_drive(void)
                      "'drive': 'd0', 'serial': 'bad', 'iothread': 'io0', "
                      "'accel': 'kernel', "
                      "'sysfsdev': '/sys/bus/mdev/devices/nonexistent'}}");
-    g_assert_true(qdict_haskey(resp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(resp, "error"),
+                                          "desc"), "nonexistent"));
     qobject_unref(resp);
     /* Nothing uses the iothread now: it may go, its AioContext with it. */
     qtest_qmp_assert_success(t.qts, "{'execute': 'object-del', "
                              "'arguments': {'id': 'io0'}}");
     qtest_qmp_device_add(t.qts, "nvme-accel", "good",
-                         "{'addr': '06.0', 'drive': 'd0', 'serial': 'good'}");
+                         "{'addr': '06.0', 'drive': 'd0', 'serial': 'good', "
+                         "'iothread': 'io1'}");
     t.bus = qpci_new_pc(t.qts, NULL);
     t.dev = qpci_device_find(t.bus, QPCI_DEVFN(6, 0));
     g_assert(t.dev);
