@@ -494,7 +494,7 @@ static int nvme_accel_kernel_quiesce(NvmeAccelCtrl *n, uint16_t qid,
  * guest RAM 1:1). Not after CFS: a pair that could not come back from the
  * module has stale indexes.
  */
-static bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
     NvmeAccelCQ *cq = n->cq[sq->q.cqid];
     PCIDevice *pci = PCI_DEVICE(n);

@@ -1180,6 +1180,10 @@ void nvme_accel_pair_sync(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 
 bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
+    /* One the module cannot run keeps its ioeventfd. */
+    if (!nvme_accel_kernel_eligible(n, sq)) {
+        return false;
+    }
     nvme_accel_sq_ioeventfd_cleanup(n, sq);
     return nvme_accel_kernel_adopt(n, sq);
 }

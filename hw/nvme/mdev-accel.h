@@ -333,6 +333,7 @@ void nvme_accel_bus_master_changed(NvmeAccelCtrl *n);
 bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp);
 void nvme_accel_kernel_exit(NvmeAccelCtrl *n);
 void nvme_accel_kernel_instance_init(Object *obj);
+bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_kernel_delete(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
