@@ -566,7 +566,8 @@ static int nvme_accel_kernel_stop(NvmeAccelCtrl *n, NvmeAccelSQ *sq,
 
 /*
  * Take a pair back from the module, with its state, and destroy it there.
- * On failure the queue is lost to the guest: stop it and say so.
+ * On failure its indexes are stale: the controller fails (CSTS.CFS), after
+ * which nothing is fetched and no pair is adopted until the guest resets.
  */
 void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
@@ -585,7 +586,6 @@ void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
                           "kvm-accel (%s); the controller fails",
                           n->params.serial, qid, strerror(-ret));
         nvme_accel_fatal(n, "kvm-accel could not hand an I/O queue back");
-        sq->q.tail = sq->q.head;
     }
     nvme_accel_kernel_destroy(n, sq);
     trace_nvme_accel_kernel_take_back(qid, sq->q.head, sq->q.tail,

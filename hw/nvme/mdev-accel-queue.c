@@ -1169,15 +1169,15 @@ void nvme_accel_update_coalescing(NvmeAccelCtrl *n)
     nvme_accel_kernel_coalescing(n);
 }
 
-/*
- * Take a userspace pair's completions out of QEMU and hand it to the
- * module (I/O quiesced by the caller). False: it stays here.
- */
 void nvme_accel_pair_sync(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
     nvme_accel_run_in_ctx(n, nvme_accel_pair_sync_in_ctx, sq);
 }
 
+/*
+ * Hand a userspace pair to the module (I/O quiesced by the caller).
+ * False: it stays here.
+ */
 bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
 {
     /* One the module cannot run keeps its ioeventfd. */
@@ -1213,6 +1213,31 @@ static bool nvme_accel_have_io_queues(NvmeAccelCtrl *n)
 }
 
 /*
+ * Every pair not where @to_kernel wants it goes there, or stays in QEMU if
+ * the module cannot run it. I/O quiesced by the caller.
+ */
+static void nvme_accel_pairs_move(NvmeAccelCtrl *n, bool to_kernel)
+{
+    unsigned i;
+
+    for (i = 1; i < n->nr_qpairs; i++) {
+        NvmeAccelSQ *sq = n->sq[i];
+
+        if (!sq || sq->in_kernel == to_kernel) {
+            continue;
+        }
+        if (to_kernel) {
+            if (!nvme_accel_kernel_rehome(n, sq)) {
+                nvme_accel_sq_set_shadow(n, sq);
+            }
+        } else {
+            nvme_accel_kernel_take_back(n, sq);
+            nvme_accel_sq_set_shadow(n, sq);
+        }
+    }
+}
+
+/*
  * Bus Master Enable changed. Without it the function must not touch
  * memory: pairs in the module come back (QEMU's accesses go through the
  * bus master address space, which BME gates), every ring is mapped again
@@ -1224,38 +1249,24 @@ static bool nvme_accel_have_io_queues(NvmeAccelCtrl *n)
 void nvme_accel_bus_master_changed(NvmeAccelCtrl *n)
 {
     bool on = nvme_accel_bus_master(n);
-    bool io = nvme_accel_have_io_queues(n);
     unsigned i;
 
     trace_nvme_accel_bus_master(on);
-    if (io) {
-        nvme_accel_io_quiesce(n);
-        for (i = 1; !on && i < n->nr_qpairs; i++) {
-            NvmeAccelSQ *sq = n->sq[i];
-
-            if (sq && sq->in_kernel) {
-                nvme_accel_kernel_take_back(n, sq);
-                nvme_accel_sq_set_shadow(n, sq);
-            }
-        }
-        nvme_accel_run_in_ctx(n, nvme_accel_rings_refresh_in_ctx, NULL);
-    }
     if (n->sq[0]) {
         nvme_accel_ring_refresh(&n->sq[0]->ring);
     }
     if (n->cq[0]) {
         nvme_accel_ring_refresh(&n->cq[0]->ring);
     }
-    if (on && io && n->kernel_wanted) {
-        for (i = 1; i < n->nr_qpairs; i++) {
-            NvmeAccelSQ *sq = n->sq[i];
-
-            if (sq && !sq->in_kernel && !nvme_accel_kernel_rehome(n, sq)) {
-                nvme_accel_sq_set_shadow(n, sq);
-            }
+    if (nvme_accel_have_io_queues(n)) {
+        nvme_accel_io_quiesce(n);
+        if (!on) {
+            nvme_accel_pairs_move(n, false);
         }
-    }
-    if (io) {
+        nvme_accel_run_in_ctx(n, nvme_accel_rings_refresh_in_ctx, NULL);
+        if (on && n->kernel_wanted) {
+            nvme_accel_pairs_move(n, true);
+        }
         nvme_accel_io_resume(n);
     }
     if (!on) {
@@ -1276,25 +1287,9 @@ void nvme_accel_bus_master_changed(NvmeAccelCtrl *n)
 /* Move every I/O queue pair to the module, or back to QEMU. */
 void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel)
 {
-    unsigned i;
-
     nvme_accel_io_quiesce(n);
     n->kernel_wanted = to_kernel;
-    for (i = 1; i < n->nr_qpairs; i++) {
-        NvmeAccelSQ *sq = n->sq[i];
-
-        if (!sq || sq->in_kernel == to_kernel) {
-            continue;
-        }
-        if (to_kernel) {
-            if (!nvme_accel_kernel_rehome(n, sq)) {
-                nvme_accel_sq_set_shadow(n, sq);
-            }
-        } else {
-            nvme_accel_kernel_take_back(n, sq);
-            nvme_accel_sq_set_shadow(n, sq);
-        }
-    }
+    nvme_accel_pairs_move(n, to_kernel);
     nvme_accel_io_resume(n);
 }
 
