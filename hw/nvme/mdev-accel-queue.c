@@ -610,6 +610,18 @@ static void nvme_accel_io_sq_run(NvmeAccelSQ *sq)
     }
 }
 
+/*
+ * May the userspace datapath fetch from this I/O SQ now? Not after CFS (a
+ * pair the module could not hand back has stale indexes) until the guest
+ * resets the controller, nor without Bus Master Enable.
+ */
+static bool nvme_accel_sq_may_fetch(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    return !n->io_stopped && !sq->in_kernel &&
+           !(qatomic_read(&n->csts) & NVME_CSTS_FAILED) &&
+           nvme_accel_bus_master(n);
+}
+
 static void nvme_accel_sq_bh(void *opaque)
 {
     NvmeAccelSQ *sq = opaque;
@@ -627,13 +639,7 @@ static void nvme_accel_sq_bh(void *opaque)
         nvme_accel_admin_process(sq);
         return;
     }
-    /*
-     * After CFS (a pair the module could not hand back has stale indexes)
-     * nothing more is fetched until the guest resets the controller.
-     */
-    if (n->io_stopped || sq->in_kernel ||
-        (qatomic_read(&n->csts) & NVME_CSTS_FAILED) ||
-        !nvme_accel_bus_master(n)) {
+    if (!nvme_accel_sq_may_fetch(n, sq)) {
         return;
     }
     if (sq->q.shadow_db) {
@@ -666,7 +672,8 @@ static bool nvme_accel_sq_poll(void *opaque)
     NvmeAccelSQ *sq = container_of(e, NvmeAccelSQ, notifier);
     uint32_t tail;
 
-    if (sq->ctrl->io_stopped || !sq->q.shadow_db) {
+    /* Work the bottom half would not do is no work: no busy polling. */
+    if (!nvme_accel_sq_may_fetch(sq->ctrl, sq) || !sq->q.shadow_db) {
         return false;
     }
     if (sq->ctrl->mem.ops->read(sq->ctrl, sq->q.shadow_db, &tail,
