@@ -229,6 +229,38 @@ out_close:
 	return ret;
 }
 
+long kacc_ioctl_set_namespace(struct kacc_dev *dev, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct kvm_accel_namespace, pad);
+	struct kvm_accel_namespace a;
+	u64 max;
+
+	if (copy_from_user(&a, arg, minsz))
+		return -EFAULT;
+	if (a.argsz < minsz || a.pad ||
+	    (a.flags & ~(KVM_ACCEL_NS_SET_NSZE | KVM_ACCEL_NS_SET_CACHE)) ||
+	    (a.ns_flags & ~KVM_ACCEL_NS_WRITE_THROUGH))
+		return -EINVAL;
+	if (!dev->bdev)
+		return -ENODEV;
+	if (a.flags & KVM_ACCEL_NS_SET_NSZE) {
+		max = bdev_nr_sectors(dev->bdev) >>
+		      (dev->ns.lba_shift - SECTOR_SHIFT);
+		if (!a.nsze || a.nsze > max)
+			return -EINVAL;
+	}
+
+	/* The worker checks LBAs against ns.nsze: change it between commands. */
+	kacc_worker_park(dev);
+	if (a.flags & KVM_ACCEL_NS_SET_NSZE)
+		dev->ns.nsze = a.nsze;
+	if (a.flags & KVM_ACCEL_NS_SET_CACHE)
+		WRITE_ONCE(dev->write_through,
+			   a.ns_flags & KVM_ACCEL_NS_WRITE_THROUGH);
+	kacc_worker_unpark(dev);
+	return 0;
+}
+
 /* After kacc_dev_pause() or with the worker stopped. */
 void kacc_bdev_detach(struct kacc_dev *dev)
 {
@@ -239,6 +271,7 @@ void kacc_bdev_detach(struct kacc_dev *dev)
 	dev->bdev_handle = NULL;
 	dev->bdev_flags = 0;
 	dev->bdev_nowait = false;
+	WRITE_ONCE(dev->write_through, false);
 	WRITE_ONCE(dev->bdev_dead, false);
 	memset(&dev->ns, 0, sizeof(dev->ns));
 }
@@ -471,7 +504,7 @@ static bool kacc_submit_rw(struct kacc_dev *dev, struct kacc_req *req)
 	int ret;
 
 	opf = write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE : REQ_OP_READ;
-	if (write && req->r.fua)
+	if (write && (req->r.fua || READ_ONCE(dev->write_through)))
 		opf |= REQ_FUA;
 	if (req->r.op != NAC_OP_COMPARE)
 		npages = kacc_direct_pages(dev, req);
@@ -598,6 +631,9 @@ static void kacc_blocking_work(struct work_struct *work)
 					   kacc_sector(dev, req->r.nlb), GFP_NOIO,
 					   req->r.deallocate ?
 					   0 : BLKDEV_ZERO_NOUNMAP);
+		/* Zeroout has no FUA: the cache off means on media now. */
+		if (!ret && (req->r.fua || READ_ONCE(dev->write_through)))
+			ret = blkdev_issue_flush(dev->bdev);
 		break;
 	default:
 		/* A bio the worker built; the request is not ours after this. */

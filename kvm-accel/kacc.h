@@ -255,6 +255,7 @@ struct kacc_dev {
 	struct nac_ns ns;
 	u32 bdev_flags;			/* KVM_ACCEL_BDEV_* */
 	bool bdev_nowait;		/* takes REQ_NOWAIT bios */
+	bool write_through;		/* the guest turned its write cache off */
 
 	/*
 	 * Ranges being unmapped (struct kacc_fence, mem.c): added, looked up
@@ -354,6 +355,7 @@ int kacc_eventfds_set(struct kacc_dev *dev, struct eventfd_ctx __rcu **slots,
 
 /* bdev.c */
 long kacc_ioctl_attach_bdev(struct kacc_dev *dev, void __user *arg);
+long kacc_ioctl_set_namespace(struct kacc_dev *dev, void __user *arg);
 void kacc_bdev_detach(struct kacc_dev *dev);
 void kacc_req_init(struct kacc_req *req);
 bool kacc_bdev_submit(struct kacc_dev *dev, struct kacc_req *req);

@@ -356,6 +356,9 @@ static long kacc_ioctl(struct vfio_device *vdev, unsigned int cmd,
 	case KVM_ACCEL_GET_EVENTS:
 		ret = kacc_ioctl_events(dev, uarg);
 		break;
+	case KVM_ACCEL_SET_NAMESPACE:
+		ret = kacc_ioctl_set_namespace(dev, uarg);
+		break;
 	default:
 		ret = -ENOTTY;
 		break;

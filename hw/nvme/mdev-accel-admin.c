@@ -858,6 +858,9 @@ static uint16_t nvme_accel_set_features(NvmeAccelCtrl *n,
     case NVME_VOLATILE_WRITE_CACHE:
         f->vwc = dw11 & 1;
         blk_set_enable_write_cache(n->blkconf.blk, f->vwc);
+        /* Writes in the module honour it too, or run here. */
+        nvme_accel_kernel_sync_ns(n);
+        nvme_accel_kernel_recheck(n);
         break;
     case NVME_NUMBER_OF_QUEUES:
         nsq = dw11 & 0xffff;
@@ -1044,6 +1047,24 @@ void nvme_accel_admin_reset(NvmeAccelCtrl *n)
     nvme_accel_features_default(n, &n->features);
     memset(n->iv_nocoalesce, 0, sizeof(n->iv_nocoalesce));
     blk_set_enable_write_cache(n->blkconf.blk, n->features.vwc);
+    nvme_accel_kernel_sync_ns(n);
+}
+
+/*
+ * The namespace's attributes changed (its size): the Changed Namespace
+ * List log says so, and a Namespace Attribute Changed notice if the host
+ * asked for them, once until it reads that log.
+ */
+void nvme_accel_ns_changed(NvmeAccelCtrl *n)
+{
+    bool first = !n->changed_ns;
+
+    n->changed_ns = 1;
+    if (first && NVME_AEC_NS_ATTR(n->features.async_config)) {
+        nvme_accel_aer_enqueue(n, NVME_AER_TYPE_NOTICE,
+                               NVME_AER_INFO_NOTICE_NS_ATTR_CHANGED,
+                               NVME_LOG_CHANGED_NSLIST);
+    }
 }
 
 void nvme_accel_admin_init(NvmeAccelCtrl *n)

@@ -322,7 +322,40 @@ bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp)
         return false;
     }
     n->kernel = true;
+    nvme_accel_kernel_sync_ns(n);
     return true;
+}
+
+/*
+ * The namespace as the guest sees it, for the module's own checks: its
+ * size (after a resize) and whether writes must reach stable media (the
+ * volatile write cache off), as QEMU's block layer makes them then. Until
+ * the module has both, no pair may run there.
+ */
+void nvme_accel_kernel_sync_ns(NvmeAccelCtrl *n)
+{
+    struct kvm_accel_namespace ns = {
+        .argsz = sizeof(ns),
+        .flags = KVM_ACCEL_NS_SET_NSZE | KVM_ACCEL_NS_SET_CACHE,
+        .nsze = n->ns.nsze,
+        .ns_flags = blk_enable_write_cache(n->blkconf.blk) ?
+                    0 : KVM_ACCEL_NS_WRITE_THROUGH,
+    };
+    int ret;
+
+    if (!n->kernel) {
+        return;
+    }
+    ret = nvme_accel_kioctl(n, KVM_ACCEL_SET_NAMESPACE, &ns);
+    n->kernel_ns_synced = !ret;
+    if (ret) {
+        trace_nvme_accel_err_kernel_ns(ns.nsze, ns.ns_flags, ret);
+        error_report_once("nvme-accel %s: kvm-accel refused the namespace "
+                          "as the guest sees it (%"PRIu64" blocks%s): %s; "
+                          "I/O queues run in QEMU", n->params.serial,
+                          n->ns.nsze, ns.ns_flags ? ", write through" : "",
+                          strerror(-ret));
+    }
 }
 
 void nvme_accel_kernel_exit(NvmeAccelCtrl *n)
@@ -336,6 +369,7 @@ void nvme_accel_kernel_exit(NvmeAccelCtrl *n)
     g_free(n->vdev.name);
     n->vdev.name = NULL;
     n->kernel = false;
+    n->kernel_ns_synced = false;
 }
 
 /* --- queue pairs -------------------------------------------------------- */
@@ -499,7 +533,8 @@ bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     NvmeAccelCQ *cq = n->cq[sq->q.cqid];
     PCIDevice *pci = PCI_DEVICE(n);
 
-    return n->kernel && sq->q.qid && sq->q.cqid == sq->q.qid &&
+    return n->kernel && n->kernel_ns_synced &&
+           sq->q.qid && sq->q.cqid == sq->q.qid &&
            cq && cq->nr_sqs == 1 && msix_enabled(pci) &&
            nvme_accel_bus_master(n) &&
            !(qatomic_read(&n->csts) & NVME_CSTS_FAILED) &&

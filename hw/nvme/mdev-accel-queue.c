@@ -106,6 +106,10 @@ void nvme_accel_io_resume(NvmeAccelCtrl *n)
             qemu_bh_schedule(n->sq[0]->bh);
         }
     }
+    if (n->qchange_depth == 0 && n->resize_deferred) {
+        n->resize_deferred = false;
+        qemu_bh_schedule(n->resize_bh);
+    }
 }
 
 /* --- doorbell errors raised in the I/O context ------------------------- */
@@ -1289,6 +1293,35 @@ void nvme_accel_bus_master_changed(NvmeAccelCtrl *n)
     if (n->sq[0]) {
         qemu_bh_schedule(n->sq[0]->bh);     /* commands and events held */
     }
+}
+
+/*
+ * What the module may run changed (the namespace it was told of): pairs it
+ * may no longer run come back, pairs it may run again go there.
+ */
+void nvme_accel_kernel_recheck(NvmeAccelCtrl *n)
+{
+    unsigned i;
+
+    if (!n->kernel) {
+        return;
+    }
+    nvme_accel_io_quiesce(n);
+    for (i = 1; i < n->nr_qpairs; i++) {
+        NvmeAccelSQ *sq = n->sq[i];
+
+        if (!sq) {
+            continue;
+        }
+        if (sq->in_kernel && !nvme_accel_kernel_eligible(n, sq)) {
+            nvme_accel_kernel_take_back(n, sq);
+            nvme_accel_sq_set_shadow(n, sq);
+        } else if (!sq->in_kernel && n->kernel_wanted &&
+                   !nvme_accel_kernel_rehome(n, sq)) {
+            nvme_accel_sq_set_shadow(n, sq);
+        }
+    }
+    nvme_accel_io_resume(n);
 }
 
 /* Move every I/O queue pair to the module, or back to QEMU. */

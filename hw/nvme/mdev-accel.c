@@ -474,6 +474,51 @@ static bool nvme_accel_check_params(NvmeAccelCtrl *n, Error **errp)
     return true;
 }
 
+/*
+ * The drive changed size (block_resize): Identify Namespace reports the
+ * new size and the host hears of it. Not while a queue change waits: the
+ * pairs may move (the module may refuse the size), so it comes after.
+ */
+static void nvme_accel_resize_bh(void *opaque)
+{
+    NvmeAccelCtrl *n = opaque;
+    int64_t len = blk_getlength(n->blkconf.blk);
+    uint64_t nsze;
+
+    if (len < 0) {
+        trace_nvme_accel_err_resize(len);
+        return;
+    }
+    nsze = len >> n->ns.lba_shift;
+    if (nsze == n->ns.nsze) {
+        return;
+    }
+    if (n->qchange_depth) {
+        n->resize_deferred = true;
+        return;
+    }
+    trace_nvme_accel_resize(n->ns.nsze, nsze);
+    /* The I/O context checks LBAs against it: change it there at rest. */
+    nvme_accel_io_quiesce(n);
+    n->ns.nsze = nsze;
+    nvme_accel_kernel_sync_ns(n);
+    nvme_accel_kernel_recheck(n);
+    nvme_accel_io_resume(n);
+    nvme_accel_ns_changed(n);
+}
+
+/* From whichever thread truncated the drive. */
+static void nvme_accel_resize_cb(void *opaque)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    qemu_bh_schedule(n->resize_bh);
+}
+
+static const BlockDevOps nvme_accel_block_ops = {
+    .resize_cb = nvme_accel_resize_cb,
+};
+
 static bool nvme_accel_init_blk(NvmeAccelCtrl *n, Error **errp)
 {
     BlockBackend *blk = n->blkconf.blk;
@@ -516,6 +561,9 @@ static bool nvme_accel_init_blk(NvmeAccelCtrl *n, Error **errp)
     } else {
         n->ctx = qemu_get_aio_context();
     }
+    n->resize_bh = qemu_bh_new_guarded(nvme_accel_resize_bh, n,
+                                       &DEVICE(n)->mem_reentrancy_guard);
+    blk_set_dev_ops(blk, &nvme_accel_block_ops, n);
     return true;
 }
 
@@ -623,6 +671,12 @@ static bool nvme_accel_init_kernel(NvmeAccelCtrl *n, Error **errp)
 static void nvme_accel_release_blk(NvmeAccelCtrl *n)
 {
     Error *local_err = NULL;
+
+    if (n->resize_bh) {
+        blk_set_dev_ops(n->blkconf.blk, NULL, NULL);
+        qemu_bh_delete(n->resize_bh);
+        n->resize_bh = NULL;
+    }
 
     if (n->ctx && n->ctx != qemu_get_aio_context() &&
         blk_set_aio_context(n->blkconf.blk, qemu_get_aio_context(),

@@ -205,6 +205,7 @@ struct NvmeAccelCtrl {
     VFIODevice      vdev;       /* the kvm-accel mdev, if in use */
     bool            kernel;     /* the module is attached */
     bool            kernel_wanted;  /* new I/O queue pairs go there */
+    bool            kernel_ns_synced;   /* it has the guest's size and VWC */
     struct kvm_accel_info kinfo;
     EventNotifier   kevents;    /* the module's event eventfd */
 
@@ -245,6 +246,8 @@ struct NvmeAccelCtrl {
      */
     unsigned        qchange_depth;
     bool            admin_deferred;
+    bool            resize_deferred;
+    QEMUBH          *resize_bh; /* the drive changed size */
     bool            admin_cmd_running;  /* its CQE has the CQ slot */
     uint32_t        pending_db_errors;  /* AER infos raised in the I/O ctx */
     QEMUBH          *db_error_bh;
@@ -345,6 +348,8 @@ void nvme_accel_kernel_poll_events(NvmeAccelCtrl *n, bool resetting);
 bool nvme_accel_kernel_bdev_dead(NvmeAccelCtrl *n);
 bool nvme_accel_kernel_stats(NvmeAccelCtrl *n, struct kvm_accel_stats *st);
 void nvme_accel_kernel_switch(NvmeAccelCtrl *n, bool to_kernel);
+void nvme_accel_kernel_recheck(NvmeAccelCtrl *n);
+void nvme_accel_kernel_sync_ns(NvmeAccelCtrl *n);
 bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 
 /* mdev-accel-admin.c */
@@ -355,6 +360,7 @@ void nvme_accel_error_log_lost(NvmeAccelCtrl *n, uint64_t count);
 void nvme_accel_error_log(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cid,
                           uint16_t status, uint64_t lba);
 void nvme_accel_admin_reset(NvmeAccelCtrl *n);
+void nvme_accel_ns_changed(NvmeAccelCtrl *n);
 void nvme_accel_admin_init(NvmeAccelCtrl *n);
 void nvme_accel_admin_cleanup(NvmeAccelCtrl *n);
 uint16_t nvme_accel_map_block_status(int ret, bool is_write);

@@ -36,6 +36,16 @@ else
     notok "configfs null_blk /dev/kaccdead"
 fi
 
+# The write-cache qtest reads which bios carried FUA from tracefs.
+t=/sys/kernel/tracing
+if { [ -e $t/trace ] || mount -t tracefs none $t; } &&
+   [ -e $t/events/block/block_bio_queue/enable ]; then
+    ok "tracefs at $t"
+    export NVME_ACCEL_TEST_TRACEFS=$t
+else
+    notok "tracefs at $t"
+fi
+
 export NVME_ACCEL_TEST_SYSFSDEV=/sys/bus/mdev/devices/$uuid
 export NVME_ACCEL_TEST_BDEV=$loop
 QEMU_BIN=$1 QTEST_BIN=$2

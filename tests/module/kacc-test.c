@@ -47,6 +47,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -444,6 +445,16 @@ static int recv_fd(int sock)
 		return -1;
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	return fd;
+}
+
+static int set_ns(int fd, uint32_t flags, uint64_t nsze, uint32_t ns_flags)
+{
+	struct kvm_accel_namespace a = {
+		.argsz = sizeof(a), .flags = flags, .nsze = nsze,
+		.ns_flags = ns_flags,
+	};
+
+	return ioctl(fd, KVM_ACCEL_SET_NAMESPACE, &a);
 }
 
 static int set_irqs(int fd, unsigned int start, unsigned int count,
@@ -884,6 +895,9 @@ static void test_setup(const char *nullb)
 	      "an unknown ioctl");
 	fails(ioctl(d1.fd, KVM_ACCEL_GET_INFO, (void *)8), EFAULT,
 	      "GET_INFO with a bad pointer");
+
+	fails(set_ns(d1.fd, KVM_ACCEL_NS_SET_NSZE, 8, 0), ENODEV,
+	      "SET_NAMESPACE with no block device attached");
 
 	/* Backend. */
 	test_attach_fds(d1.fd, nullb);
@@ -1466,6 +1480,58 @@ static void coalesced_quiesced(struct tq *q, struct kvm_accel_coalescing *co)
 	co->aggr_time = 200;
 	succeeds(ioctl(q->fd, KVM_ACCEL_SET_COALESCING, co),
 		 "SET_COALESCING: 8 entries or 20 ms again");
+}
+
+/* KVM_ACCEL_SET_NAMESPACE: a resize the guest was told of. */
+static void test_namespace(void)
+{
+	struct kvm_accel_info info = { .argsz = sizeof(info) };
+	struct kvm_accel_namespace a = { .argsz = sizeof(a) };
+	uint64_t nsze = nullb_info.nsze;
+	int ret;
+
+	fails(set_ns(d1.fd, 1u << 2, 0, 0), EINVAL,
+	      "SET_NAMESPACE with unknown flags");
+	fails(set_ns(d1.fd, KVM_ACCEL_NS_SET_CACHE, 0, 1u << 1), EINVAL,
+	      "SET_NAMESPACE with unknown ns_flags");
+	fails(set_ns(d1.fd, KVM_ACCEL_NS_SET_NSZE, 0, 0), EINVAL,
+	      "SET_NAMESPACE to 0 LBAs");
+	fails(set_ns(d1.fd, KVM_ACCEL_NS_SET_NSZE, nsze + 1, 0), EINVAL,
+	      "SET_NAMESPACE to one LBA more than the device holds");
+	a.flags = KVM_ACCEL_NS_SET_NSZE;
+	a.nsze = 8;
+	a.pad = 1;
+	fails(ioctl(d1.fd, KVM_ACCEL_SET_NAMESPACE, &a), EINVAL,
+	      "SET_NAMESPACE with a non-zero pad");
+	a.pad = 0;
+	a.argsz = offsetof(struct kvm_accel_namespace, pad);
+	fails(ioctl(d1.fd, KVM_ACCEL_SET_NAMESPACE, &a), EINVAL,
+	      "SET_NAMESPACE with a short argsz");
+	fails(ioctl(d1.fd, KVM_ACCEL_SET_NAMESPACE, (void *)8), EFAULT,
+	      "SET_NAMESPACE with a bad pointer");
+	ret = ioctl(d1.fd, KVM_ACCEL_GET_INFO, &info);
+	ok(ret == 0 && info.nsze == nsze,
+	   "a failed SET_NAMESPACE changed nothing (%llu LBAs)",
+	   (unsigned long long)info.nsze);
+
+	/* Shrunk by 8 LBAs: the last 8 are out of range, checked per command. */
+	status_is(io(&q1, NAC_CMD_READ, nsze - 8, 8, buf_b), 0,
+		  "read the last 8 LBAs");
+	succeeds(set_ns(d1.fd, KVM_ACCEL_NS_SET_NSZE, nsze - 8, 0),
+		 "SET_NAMESPACE 8 LBAs smaller");
+	ret = ioctl(d1.fd, KVM_ACCEL_GET_INFO, &info);
+	ok(ret == 0 && info.nsze == nsze - 8, "GET_INFO reports %llu LBAs",
+	   (unsigned long long)info.nsze);
+	status_is(io(&q1, NAC_CMD_READ, nsze - 8, 1, buf_b),
+		  NAC_SC_LBA_RANGE | NAC_DNR, "read at the new end");
+	status_is(io(&q1, NAC_CMD_WRITE, nsze - 9, 2, buf_b),
+		  NAC_SC_LBA_RANGE | NAC_DNR, "write running past the new end");
+	status_is(io(&q1, NAC_CMD_READ, nsze - 9, 1, buf_b), 0,
+		  "read of the new last LBA");
+	succeeds(set_ns(d1.fd, KVM_ACCEL_NS_SET_NSZE, nsze, 0),
+		 "SET_NAMESPACE back to the device's size");
+	status_is(io(&q1, NAC_CMD_READ, nsze - 8, 8, buf_b), 0,
+		  "the last 8 LBAs read again");
 }
 
 static void test_queue_mechanics(void)
@@ -3236,6 +3302,126 @@ out:
 	succeeds(mdev_remove(&df), "remove that mdev");
 }
 
+/* --- the write cache off (tracefs: what the block layer was given) ------ */
+
+#define TRACEFS "/sys/kernel/tracing"
+
+static bool trace_setup(bool on)
+{
+	int fd;
+
+	if (access(TRACEFS "/trace", F_OK) &&
+	    mount("tracefs", TRACEFS, "tracefs", 0, NULL))
+		return false;
+	if (write_file(TRACEFS "/events/block/block_bio_queue/enable",
+		       on ? "1" : "0") || write_file(TRACEFS "/tracing_on", "1"))
+		return false;
+	fd = open(TRACEFS "/trace", O_WRONLY | O_TRUNC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/*
+ * The bios queued for @rdev since trace_setup(): the flags ("rwbs", e.g.
+ * "WFS" for a FUA write, "FWS" for a flush) of the one at @sector, or of
+ * the last empty one (a flush) if @sector is ~0.
+ */
+static bool trace_bio(dev_t rdev, uint64_t sector, char *rwbs)
+{
+	FILE *f = fopen(TRACEFS "/trace", "r");
+	unsigned int maj, min, n;
+	unsigned long long sec;
+	char line[512], r[16];
+	const char *p;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		p = strstr(line, "block_bio_queue: ");
+		if (!p || sscanf(p + 17, "%u,%u %15s %llu + %u", &maj, &min, r,
+				 &sec, &n) != 5 ||
+		    maj != major(rdev) || min != minor(rdev))
+			continue;
+		if (sector == ~0ull ? n == 0 : sec == sector) {
+			strcpy(rwbs, r);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void test_write_through(const char *dev)
+{
+	uint64_t buf = galloc(4 * PAGE, PAGE), slba = 4096;
+	unsigned int sps = 1u << (lba_shift - 9);
+	struct nac_sqe s;
+	char rwbs[16], wc[32] = "", path[128];
+	struct vdev df;
+	struct stat st;
+	struct tq q;
+	int irq, fd;
+
+	if (!ok(mdev_create(&df) == 0 && group_open(&df) == 0 &&
+		device_open(&df) == 0, "an mdev for the write cache test"))
+		return;
+	irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	tq_init(&q, df.fd, 1, 64, 64, 0, 0, irq, 0);
+	if (!ok(attach(df.fd, dev, 0, NULL) == 0 && stat(dev, &st) == 0 &&
+		set_irqs(df.fd, 0, 1, &irq) == 0 && tq_create(&q) == 0,
+		"attach %s, a queue pair", dev))
+		goto out;
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/write_cache",
+		 strrchr(dev, '/') + 1);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		if (read(fd, wc, sizeof(wc) - 1) < 0)
+			wc[0] = 0;
+		close(fd);
+	}
+	/* Without a volatile cache the block layer drops REQ_FUA. */
+	if (!ok(!strncmp(wc, "write back", 10) && trace_setup(true),
+		"%s has a write cache (%.10s), block_bio_queue traced", dev, wc))
+		goto out_destroy;
+
+	status_is(io(&q, NAC_CMD_WRITE, slba, 8, buf), 0, "a write, cache on");
+	ok(trace_bio(st.st_rdev, slba * sps, rwbs) && !strchr(rwbs + 1, 'F'),
+	   "reached the device without FUA (%s)", rwbs);
+	succeeds(set_ns(df.fd, KVM_ACCEL_NS_SET_CACHE, 0,
+			KVM_ACCEL_NS_WRITE_THROUGH),
+		 "SET_NAMESPACE: the write cache off");
+	status_is(io(&q, NAC_CMD_WRITE, slba + 8, 8, buf), 0,
+		  "a write, cache off");
+	ok(trace_bio(st.st_rdev, (slba + 8) * sps, rwbs) && !strcmp(rwbs, "WFS"),
+	   "reached the device with FUA (%s)", rwbs);
+	trace_setup(true);
+	sqe_rw(&s, NAC_CMD_WRITE_ZEROES, slba + 16, 8);
+	status_is(tq_cmd(&q, &s), 0, "Write Zeroes, cache off");
+	ok(trace_bio(st.st_rdev, ~0ull, rwbs) && rwbs[0] == 'F',
+	   "followed by a flush (%s)", rwbs);
+	succeeds(set_ns(df.fd, KVM_ACCEL_NS_SET_CACHE, 0, 0),
+		 "SET_NAMESPACE: the write cache on again");
+	trace_setup(true);
+	status_is(io(&q, NAC_CMD_WRITE, slba + 24, 8, buf), 0,
+		  "a write, cache on again");
+	ok(trace_bio(st.st_rdev, (slba + 24) * sps, rwbs) &&
+	   !strchr(rwbs + 1, 'F'), "without FUA (%s)", rwbs);
+	sqe_rw(&s, NAC_CMD_WRITE_ZEROES, slba + 32, 8);
+	status_is(tq_cmd(&q, &s), 0, "Write Zeroes, cache on");
+	ok(!trace_bio(st.st_rdev, ~0ull, rwbs), "no flush after it");
+	trace_setup(false);
+out_destroy:
+	tq_destroy(&q);
+out:
+	close(df.fd);
+	close(df.group);
+	close(irq);
+	succeeds(mdev_remove(&df), "remove that mdev");
+}
+
 static void test_stats(void)
 {
 	struct kvm_accel_stats s;
@@ -3671,6 +3857,7 @@ int main(int argc, char **argv)
 	test_create_errors();
 	test_data();
 	test_command_errors();
+	test_namespace();
 	test_queue_mechanics();
 	test_handover();
 	test_concurrency();
@@ -3684,8 +3871,10 @@ int main(int argc, char **argv)
 	}
 	test_dsm_batch();
 	test_close_in_flight(loop);
-	if (wc)
+	if (wc) {
 		test_freeze(wc);
+		test_write_through(wc);
+	}
 	if (polled)
 		test_poll_cpu(polled, nullb2);
 	if (dead)

@@ -18,6 +18,9 @@
 #include "hw/pci/pci_regs.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
+#include "qobject/qlist.h"
+#include <sys/ioctl.h>
+#include <linux/loop.h>
 #include "qapi/error.h"
 #include "block/nvme.h"
 
@@ -2038,6 +2041,259 @@ static uint32_t qom_kernel_queues(NvmeTest *t)
     return n;
 }
 
+/* --- tests: the volatile write cache ------------------------------------- */
+
+/* query-block: whether the drive's write cache is on. */
+static bool drive_writeback(NvmeTest *t)
+{
+    QDict *resp = qtest_qmp(t->qts, "{'execute': 'query-block'}");
+    QListEntry *e;
+    int wb = -1;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(resp, "return"), e) {
+        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (!strcmp(qdict_get_str(d, "device"), "d0")) {
+            wb = qdict_get_bool(qdict_get_qdict(qdict_get_qdict(d,
+                                "inserted"), "cache"), "writeback");
+        }
+    }
+    qobject_unref(resp);
+    g_assert_cmpint(wb, >=, 0);
+    return wb;
+}
+
+/* tracefs files take writes in place (g_file_set_contents renames). */
+static void tracefs_write(const char *path, const char *val)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC);
+
+    g_assert(fd >= 0);
+    g_assert_cmpint(write(fd, val, strlen(val)), ==, strlen(val));
+    close(fd);
+}
+
+/* Kernel mode, with NVME_ACCEL_TEST_TRACEFS: trace bios as they are queued. */
+static void trace_bio_queue(bool on)
+{
+    const char *tracefs = getenv("NVME_ACCEL_TEST_TRACEFS");
+    g_autofree char *enable = g_strdup_printf("%s/events/block/"
+                                              "block_bio_queue/enable",
+                                              tracefs);
+    g_autofree char *trace = g_strdup_printf("%s/trace", tracefs);
+
+    tracefs_write(enable, on ? "1" : "0");
+    tracefs_write(trace, "");
+}
+
+/*
+ * Kernel mode, block_bio_queue traced: whether the write the module queued for
+ * @sector of the drive had FUA ("WFS"; a loop device keeps it, having a
+ * write cache). The trace is cleared afterwards.
+ */
+static bool traced_write_fua(uint64_t sector)
+{
+    const char *tracefs = getenv("NVME_ACCEL_TEST_TRACEFS");
+    g_autofree char *path = g_strdup_printf("%s/trace", tracefs);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    unsigned maj, min, n;
+    unsigned long long sec;
+    struct stat st;
+    char rwbs[16];
+    int found = -1;
+
+    g_assert(stat(kernel_bdev, &st) == 0);
+    g_assert(g_file_get_contents(path, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (int i = 0; lines[i]; i++) {
+        const char *p = strstr(lines[i], "block_bio_queue: ");
+
+        if (p && sscanf(p + 17, "%u,%u %15s %llu + %u", &maj, &min, rwbs,
+                        &sec, &n) == 5 &&
+            maj == major(st.st_rdev) && min == minor(st.st_rdev) &&
+            sec == sector && rwbs[0] == 'W') {
+            found = strchr(rwbs + 1, 'F') != NULL;
+        }
+    }
+    tracefs_write(path, "");
+    g_assert_cmpint(found, >=, 0);      /* the write was seen at all */
+    return found;
+}
+
+/*
+ * Set Features Volatile Write Cache reaches the block layer, and the
+ * module: with the cache off, writes it submits carry FUA (old: the module
+ * never heard of it and wrote into the device's cache).
+ */
+static void test_write_cache(void)
+{
+    bool trace = kernel_sysfsdev && getenv("NVME_ACCEL_TEST_TRACEFS");
+    NvmeTest t;
+    uint64_t buf;
+    uint32_t v;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    buf = ram_alloc(&t, PG);
+    if (trace) {
+        trace_bio_queue(true);
+    }
+    g_assert(drive_writeback(&t));
+    g_assert_cmphex(get_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, 0, &v),
+                    ==, 0);
+    g_assert_cmpuint(v, ==, 1);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_WRITE, 1000, 8, buf), ==, 0);
+    if (trace) {
+        g_assert_false(traced_write_fua(1000));
+    }
+
+    g_assert_cmphex(set_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, NULL),
+                    ==, 0);
+    g_assert_false(drive_writeback(&t));
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_WRITE, 1008, 8, buf), ==, 0);
+    if (trace) {
+        g_assert_true(traced_write_fua(1008));
+    }
+    if (kernel_sysfsdev) {
+        g_assert_cmpuint(qom_kernel_queues(&t), ==, 1);
+    }
+
+    g_assert_cmphex(set_feature(&t, NVME_VOLATILE_WRITE_CACHE, 1, NULL),
+                    ==, 0);
+    g_assert_true(drive_writeback(&t));
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_WRITE, 1016, 8, buf), ==, 0);
+    if (trace) {
+        g_assert_false(traced_write_fua(1016));
+    }
+
+    /* Off again, then a controller reset: back to the drive's setting. */
+    g_assert_cmphex(set_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, NULL),
+                    ==, 0);
+    nvme_disable(&t);
+    g_assert_true(drive_writeback(&t));
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_WRITE, 1024, 8, buf), ==, 0);
+    if (trace) {
+        g_assert_false(traced_write_fua(1024));
+        trace_bio_queue(false);
+    }
+    nvme_stop(&t);
+}
+
+/* --- tests: the drive resized -------------------------------------------- */
+
+static uint64_t id_nsze(NvmeTest *t, uint64_t buf)
+{
+    g_assert_cmphex(identify(t, NVME_ID_CNS_NS, 1, 0, buf), ==, 0);
+    return qtest_readq(t->qts, buf);
+}
+
+/*
+ * The drive becomes @size bytes and QEMU is told (block_resize). In kernel
+ * mode the drive is a loop device: its file and capacity change first, as
+ * an LV's would (QEMU cannot resize a host block device itself).
+ */
+static void disk_resize(NvmeTest *t, uint64_t size)
+{
+    if (kernel_bdev) {
+        g_autofree char *attr = g_strdup_printf("/sys/block/%s/loop/"
+                                                "backing_file",
+                                                strrchr(kernel_bdev, '/') + 1);
+        g_autofree char *file = NULL;
+        int fd;
+
+        g_assert(g_file_get_contents(attr, &file, NULL, NULL));
+        g_strchomp(file);
+        g_assert_cmpint(truncate(file, size), ==, 0);
+        fd = open(kernel_bdev, O_RDONLY);
+        g_assert(fd >= 0);
+        g_assert_cmpint(ioctl(fd, LOOP_SET_CAPACITY, 0), ==, 0);
+        close(fd);
+    }
+    qtest_qmp_assert_success(t->qts, "{'execute': 'block_resize', "
+                             "'arguments': {'device': 'd0', 'size': %"PRIu64
+                             "}}", size);
+}
+
+/* The Changed Namespace List's first entry (reading it clears the list). */
+static uint32_t changed_ns_log(NvmeTest *t, uint64_t buf)
+{
+    NvmeCmd c = cmd(NVME_ADM_CMD_GET_LOG_PAGE);
+
+    c.nsid = cpu_to_le32(NVME_NSID_BROADCAST);
+    c.dptr.prp1 = cpu_to_le64(buf);
+    c.cdw10 = cpu_to_le32(NVME_LOG_CHANGED_NSLIST | (PG / 4 - 1) << 16);
+    g_assert_cmphex(admin(t, &c, NULL), ==, 0);
+    return qtest_readl(t->qts, buf);
+}
+
+static void expect_ns_notice(NvmeTest *t, uint16_t aer)
+{
+    Cqe cqe = reap(t, 0, true);
+
+    g_assert_cmpuint(cqe.cid, ==, aer);
+    g_assert_cmphex(cqe.status, ==, 0);
+    g_assert_cmphex(cqe.result, ==, NVME_AER_TYPE_NOTICE |
+                    NVME_AER_INFO_NOTICE_NS_ATTR_CHANGED << 8 |
+                    NVME_LOG_CHANGED_NSLIST << 16);
+}
+
+/*
+ * A resized drive: Identify Namespace, the range checks of the I/O path
+ * (the module's too) and the Changed Namespace List follow, with a
+ * Namespace Attribute Changed notice (old: nothing changed for the guest).
+ */
+static void test_ns_resize(void)
+{
+    const uint64_t nsze = DISK_SIZE / 512, big = nsze + MiB / 512;
+    NvmeTest t;
+    uint64_t buf;
+    uint16_t aer;
+    NvmeCmd c;
+
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    buf = ram_alloc(&t, PG);
+    g_assert_cmpuint(id_nsze(&t, buf), ==, nsze);
+    g_assert_cmphex(set_feature(&t, NVME_ASYNCHRONOUS_EVENT_CONF, 1 << 8,
+                                NULL), ==, 0);
+    c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+    aer = submit(&t, 0, &c, true);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, nsze, 1, buf), ==,
+                    NVME_LBA_RANGE | NVME_DNR);
+
+    disk_resize(&t, big * 512);
+    expect_ns_notice(&t, aer);
+    g_assert_cmpuint(id_nsze(&t, buf), ==, big);
+    check_rw(&t, 1, big - 8, 8, 0, 11);
+    if (kernel_sysfsdev) {
+        g_assert_cmpuint(qom_kernel_queues(&t), ==, 1);
+    }
+    g_assert_cmpuint(changed_ns_log(&t, buf), ==, 1);
+    g_assert_cmpuint(changed_ns_log(&t, buf), ==, 0);
+
+    /* Read, the log lets the next notice through. */
+    c = cmd(NVME_ADM_CMD_ASYNC_EV_REQ);
+    aer = submit(&t, 0, &c, true);
+    disk_resize(&t, DISK_SIZE);
+    expect_ns_notice(&t, aer);
+    g_assert_cmpuint(id_nsze(&t, buf), ==, nsze);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, nsze, 1, buf), ==,
+                    NVME_LBA_RANGE | NVME_DNR);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_WRITE, nsze - 1, 2, buf), ==,
+                    NVME_LBA_RANGE | NVME_DNR);
+    check_rw(&t, 1, nsze - 8, 8, 0, 12);
+    if (kernel_sysfsdev) {
+        g_assert_cmpuint(qom_kernel_queues(&t), ==, 1);
+    }
+    g_assert_cmpuint(changed_ns_log(&t, buf), ==, 1);
+    nvme_stop(&t);
+}
+
 /* The module's count of commands it completed (posted or handed back). */
 static uint64_t qom_kernel_commands(NvmeTest *t)
 {
@@ -2609,6 +2865,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/delete-sq-keeps-cq", test_delete_sq_keeps_cq);
     qtest_add_func("/nvme-accel/large-pages-prp", test_large_pages_prp);
     qtest_add_func("/nvme-accel/log-pages", test_log_pages);
+    qtest_add_func("/nvme-accel/ns-resize", test_ns_resize);
+    qtest_add_func("/nvme-accel/write-cache", test_write_cache);
     qtest_add_func("/nvme-accel/aer-keeps-cqe-slot", test_aer_keeps_cqe_slot);
     qtest_add_func("/nvme-accel/reset-over-delete", test_reset_over_delete);
     qtest_add_func("/nvme-accel/reset-over-delete-iothread",

@@ -74,8 +74,9 @@
  * 4: KVM_ACCEL_QUIESCE_DROP.
  * 5: QUIESCE waits for the device only; GET_QUEUE_STATE hands over the
  *    completions the CQ had no room for (struct kvm_accel_cqe).
+ * 6: KVM_ACCEL_SET_NAMESPACE (a resized namespace, the write cache off).
  */
-#define KVM_ACCEL_ABI_VERSION		5
+#define KVM_ACCEL_ABI_VERSION		6
 
 /* mdev_supported_types/<type>/device_api of the mdev type. */
 #define KVM_ACCEL_DEVICE_API		"kvm-accel"
@@ -432,5 +433,36 @@ struct kvm_accel_events {
 #define KVM_ACCEL_EVENT_BDEV_DEAD	(1u << 3)
 
 #define KVM_ACCEL_GET_EVENTS	_IO(VFIO_TYPE, KVM_ACCEL_IOCTL_BASE + 10)
+
+/**
+ * KVM_ACCEL_SET_NAMESPACE - _IO(VFIO_TYPE, VFIO_BASE + 71),
+ *			     struct kvm_accel_namespace
+ *
+ * Change the attached namespace as the guest sees it; @flags says what:
+ *  - KVM_ACCEL_NS_SET_NSZE: its size becomes @nsze LBAs (a resize the
+ *    guest is told of), 1 up to what the block device holds now: -EINVAL
+ *    otherwise. Commands are checked against the new size from the next
+ *    one fetched.
+ *  - KVM_ACCEL_NS_SET_CACHE: the volatile write cache as the guest set it
+ *    (Set Features 06h). With KVM_ACCEL_NS_WRITE_THROUGH in @ns_flags,
+ *    writes complete only once on stable media (REQ_FUA, and a flush after
+ *    Write Zeroes), as QEMU's block layer does with the cache off.
+ * -ENODEV if no block device is attached. Nothing changes unless the call
+ * returns 0. The settings stay over VFIO_DEVICE_RESET.
+ */
+struct kvm_accel_namespace {
+	__u32 argsz;
+	__u32 flags;
+	__u64 nsze;
+	__u32 ns_flags;
+	__u32 pad;
+};
+
+#define KVM_ACCEL_NS_SET_NSZE		(1u << 0)
+#define KVM_ACCEL_NS_SET_CACHE		(1u << 1)
+
+#define KVM_ACCEL_NS_WRITE_THROUGH	(1u << 0)
+
+#define KVM_ACCEL_SET_NAMESPACE	_IO(VFIO_TYPE, KVM_ACCEL_IOCTL_BASE + 11)
 
 #endif /* _UAPI_LINUX_KVM_ACCEL_H */
