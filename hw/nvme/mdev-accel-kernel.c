@@ -21,6 +21,7 @@
 
 #include "qemu/osdep.h"
 #include <sys/ioctl.h>
+#include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
@@ -30,6 +31,7 @@
 #include "hw/pci/msix.h"
 #include "system/block-backend.h"
 #include "block/block_int-common.h"
+#include "block/dirty-bitmap.h"
 #include "qom/object.h"
 #include "mdev-accel.h"
 #include "trace.h"
@@ -48,22 +50,59 @@ static int nvme_accel_kioctl(NvmeAccelCtrl *n, unsigned long req, void *arg)
     return ioctl(n->vdev.fd, req, arg) < 0 ? -errno : 0;
 }
 
-/* The host block device behind the drive: its protocol node. */
+/*
+ * The host block device behind the drive, which the module reads and
+ * writes directly: the drive must be that device, or plain raw on it and
+ * all of it. Any other format or filter in between (qcow2, a filter, raw
+ * with an offset) would make the guest's LBAs other places on the device.
+ */
 static BlockDriverState *nvme_accel_host_device(NvmeAccelCtrl *n,
                                                 Error **errp)
 {
-    BlockDriverState *bs = blk_bs(n->blkconf.blk);
+    BlockDriverState *top = blk_bs(n->blkconf.blk), *bs = top;
 
-    while (bs && bs->drv && !bs->drv->protocol_name && bs->file) {
-        bs = bs->file->bs;      /* format layer (raw) to protocol layer */
+    GRAPH_RDLOCK_GUARD_MAINLOOP();
+    if (bs && bs->drv && !strcmp(bs->drv->format_name, "raw") && bs->file) {
+        bs = bs->file->bs;
     }
     if (!bs || !bs->drv || strcmp(bs->drv->format_name, "host_device")) {
         error_setg(errp, "accel=kernel needs a raw drive on a host block "
-                   "device (driver host_device), not '%s'",
-                   bs && bs->drv ? bs->drv->format_name : "none");
+                   "device (driver host_device), not '%s'%s",
+                   top && top->drv ? top->drv->format_name : "none",
+                   bs != top ? " on another driver" : "");
+        return NULL;
+    }
+    if (bs != top && top->total_sectors != bs->total_sectors) {
+        error_setg(errp, "accel=kernel needs all of the host block device "
+                   "(no raw offset or size)");
         return NULL;
     }
     return bs;
+}
+
+/*
+ * The module writes beneath QEMU's block graph: only while nothing in it
+ * must see, change or redirect a request. A block job's filter, a snapshot
+ * overlay, any node put above the drive or a replaced one change the nodes
+ * found at attach (no references held: they would outlive the machine; the
+ * names tell a node apart from a new one at the same address); dirty
+ * bitmaps and throttling count every request.
+ */
+bool nvme_accel_kernel_graph_ok(NvmeAccelCtrl *n)
+{
+    BlockBackend *blk = n->blkconf.blk;
+    BlockDriverState *top = blk_bs(blk), *bs;
+
+    GRAPH_RDLOCK_GUARD_MAINLOOP();
+    if (!top || top != n->kernel_top ||
+        strcmp(top->node_name, n->kernel_top_name)) {
+        return false;
+    }
+    bs = top == n->kernel_bs ? top : top->file ? top->file->bs : NULL;
+    return bs == n->kernel_bs && !strcmp(bs->node_name, n->kernel_bs_name) &&
+           !bdrv_dirty_bitmap_first(top) &&
+           !bdrv_dirty_bitmap_first(n->kernel_bs) &&
+           !blk_get_public(blk)->throttle_group_member.throttle_state;
 }
 
 /*
@@ -165,6 +204,11 @@ static bool nvme_accel_kernel_handshake(NvmeAccelCtrl *n, Error **errp)
         return false;
     }
     n->kinfo = info;
+    n->kernel_top = blk_bs(n->blkconf.blk);
+    n->kernel_bs = bs;
+    pstrcpy(n->kernel_top_name, sizeof(n->kernel_top_name),
+            n->kernel_top->node_name);
+    pstrcpy(n->kernel_bs_name, sizeof(n->kernel_bs_name), bs->node_name);
     trace_nvme_accel_kernel_attached(path, at.nsze, at.bdev_flags);
     return true;
 }
@@ -322,6 +366,7 @@ bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp)
         return false;
     }
     n->kernel = true;
+    n->kernel_graph_was_ok = true;
     nvme_accel_kernel_sync_ns(n);
     return true;
 }
@@ -533,7 +578,8 @@ bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     NvmeAccelCQ *cq = n->cq[sq->q.cqid];
     PCIDevice *pci = PCI_DEVICE(n);
 
-    return n->kernel && n->kernel_ns_synced &&
+    return n->kernel && n->kernel_ns_synced && !n->blk_drained &&
+           nvme_accel_kernel_graph_ok(n) &&
            sq->q.qid && sq->q.cqid == sq->q.qid &&
            cq && cq->nr_sqs == 1 && msix_enabled(pci) &&
            nvme_accel_bus_master(n) &&
@@ -665,8 +711,83 @@ void nvme_accel_kernel_destroy(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     nvme_accel_kick_detach(n, sq);
     event_notifier_cleanup(&sq->kick);
     sq->in_kernel = false;
+    sq->drain_paused = false;
     if (cq) {
         cq->in_kernel = false;
+    }
+}
+
+/*
+ * The drive is drained (a block job starts or ends, a snapshot, a graph
+ * change, our own queue changes): QEMU's requests wait in the BlockBackend,
+ * the module's must stop too. Each pair stops fetching and its commands
+ * finish at the host's device, as blk_drain waits for QEMU's. Must not
+ * poll (the graph may be changing): the ioctl waits in the kernel.
+ */
+void nvme_accel_kernel_drained_begin(NvmeAccelCtrl *n)
+{
+    int ret;
+
+    for (unsigned i = 1; n->kernel && i < n->nr_qpairs; i++) {
+        NvmeAccelSQ *sq = n->sq[i];
+
+        if (!sq || !sq->in_kernel || sq->drain_paused) {
+            continue;
+        }
+        ret = nvme_accel_kernel_quiesce(n, sq->q.qid, 0);
+        if (ret) {
+            trace_nvme_accel_err_kernel(sq->q.qid, "drain", ret);
+            nvme_accel_fatal(n, "kvm-accel could not stop an I/O queue for "
+                             "a drain");
+            continue;
+        }
+        sq->drain_paused = true;
+    }
+}
+
+/*
+ * The drain ended: if the graph still lets the module write beneath it,
+ * the pairs run on; else they stay stopped and come back to QEMU (a bottom
+ * half: taking them back polls), where the new nodes see every request.
+ * When the graph lets the module write again (the job ended), the pairs
+ * go back to it.
+ */
+void nvme_accel_kernel_drained_end(NvmeAccelCtrl *n)
+{
+    bool graph_ok = nvme_accel_kernel_graph_ok(n);
+    bool stopped = false;
+    int ret;
+
+    if (!n->kernel) {
+        return;
+    }
+    if (graph_ok != n->kernel_graph_was_ok) {
+        n->kernel_graph_was_ok = graph_ok;
+        trace_nvme_accel_kernel_graph_changed(graph_ok);
+        qemu_bh_schedule(n->recheck_bh);
+    }
+
+    for (unsigned i = 1; i < n->nr_qpairs; i++) {
+        NvmeAccelSQ *sq = n->sq[i];
+
+        if (!sq || !sq->drain_paused) {
+            continue;
+        }
+        if (!graph_ok) {
+            stopped = true;
+            continue;
+        }
+        ret = nvme_accel_kernel_qid_op(n, KVM_ACCEL_QUIESCE, sq->q.qid,
+                                       KVM_ACCEL_QUIESCE_RESUME);
+        if (ret) {
+            trace_nvme_accel_err_kernel(sq->q.qid, "resume", ret);
+            stopped = true;
+            continue;
+        }
+        sq->drain_paused = false;
+    }
+    if (stopped) {
+        qemu_bh_schedule(n->recheck_bh);
     }
 }
 

@@ -110,6 +110,10 @@ void nvme_accel_io_resume(NvmeAccelCtrl *n)
         n->resize_deferred = false;
         qemu_bh_schedule(n->resize_bh);
     }
+    if (n->qchange_depth == 0 && n->recheck_deferred) {
+        n->recheck_deferred = false;
+        qemu_bh_schedule(n->recheck_bh);
+    }
 }
 
 /* --- doorbell errors raised in the I/O context ------------------------- */
@@ -1295,33 +1299,61 @@ void nvme_accel_bus_master_changed(NvmeAccelCtrl *n)
     }
 }
 
+/* Whether a pair runs where it should, see nvme_accel_kernel_recheck(). */
+static bool nvme_accel_pair_misplaced(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    bool ok = nvme_accel_kernel_eligible(n, sq);
+
+    return sq->in_kernel ? !ok || sq->drain_paused : ok && n->kernel_wanted;
+}
+
 /*
- * What the module may run changed (the namespace it was told of): pairs it
- * may no longer run come back, pairs it may run again go there.
+ * What the module may run changed (the namespace it was told of, the block
+ * graph above the drive): pairs it may no longer run come back, pairs it
+ * may run again go there, and pairs a drain stopped run again.
  */
 void nvme_accel_kernel_recheck(NvmeAccelCtrl *n)
 {
+    bool misplaced = false;
     unsigned i;
 
     if (!n->kernel) {
         return;
     }
+    for (i = 1; i < n->nr_qpairs; i++) {
+        misplaced |= n->sq[i] && nvme_accel_pair_misplaced(n, n->sq[i]);
+    }
+    if (!misplaced) {
+        return;
+    }
+    /* Its blk_drain stops the module's pairs and runs those it may again. */
     nvme_accel_io_quiesce(n);
     for (i = 1; i < n->nr_qpairs; i++) {
         NvmeAccelSQ *sq = n->sq[i];
 
-        if (!sq) {
+        if (!sq || !nvme_accel_pair_misplaced(n, sq)) {
             continue;
         }
-        if (sq->in_kernel && !nvme_accel_kernel_eligible(n, sq)) {
+        if (sq->in_kernel) {
             nvme_accel_kernel_take_back(n, sq);
             nvme_accel_sq_set_shadow(n, sq);
-        } else if (!sq->in_kernel && n->kernel_wanted &&
-                   !nvme_accel_kernel_rehome(n, sq)) {
+        } else if (!nvme_accel_kernel_rehome(n, sq)) {
             nvme_accel_sq_set_shadow(n, sq);
         }
     }
     nvme_accel_io_resume(n);
+}
+
+static void nvme_accel_recheck_bh(void *opaque)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    /* Not in the middle of a queue change that polls: after it. */
+    if (n->qchange_depth) {
+        n->recheck_deferred = true;
+        return;
+    }
+    nvme_accel_kernel_recheck(n);
 }
 
 /* Move every I/O queue pair to the module, or back to QEMU. */
@@ -1344,10 +1376,13 @@ void nvme_accel_queue_init(NvmeAccelCtrl *n)
                                          &DEVICE(n)->mem_reentrancy_guard);
     n->intx_bh = qemu_bh_new_guarded(nvme_accel_intx_bh, n,
                                      &DEVICE(n)->mem_reentrancy_guard);
+    n->recheck_bh = qemu_bh_new_guarded(nvme_accel_recheck_bh, n,
+                                        &DEVICE(n)->mem_reentrancy_guard);
 }
 
 void nvme_accel_queue_cleanup(NvmeAccelCtrl *n)
 {
     qemu_bh_delete(n->db_error_bh);
     qemu_bh_delete(n->intx_bh);
+    qemu_bh_delete(n->recheck_bh);
 }

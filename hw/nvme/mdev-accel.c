@@ -515,8 +515,26 @@ static void nvme_accel_resize_cb(void *opaque)
     qemu_bh_schedule(n->resize_bh);
 }
 
+static void nvme_accel_drained_begin(void *opaque)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    n->blk_drained = true;
+    nvme_accel_kernel_drained_begin(n);
+}
+
+static void nvme_accel_drained_end(void *opaque)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    n->blk_drained = false;
+    nvme_accel_kernel_drained_end(n);
+}
+
 static const BlockDevOps nvme_accel_block_ops = {
     .resize_cb = nvme_accel_resize_cb,
+    .drained_begin = nvme_accel_drained_begin,
+    .drained_end = nvme_accel_drained_end,
 };
 
 static bool nvme_accel_init_blk(NvmeAccelCtrl *n, Error **errp)

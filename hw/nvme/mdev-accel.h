@@ -118,6 +118,7 @@ struct NvmeAccelSQ {
     uint32_t        db_val;     /* last MMIO tail, applied by the BH */
     bool            starved;    /* all requests in flight */
     bool            in_kernel;  /* run by kvm-accel (mdev-accel-kernel.c) */
+    bool            drain_paused;   /* quiesced there for a drain */
     EventNotifier   kick;       /* the module's kick: doorbell ioeventfds */
     bool            kick_attached;
     bool            ioeventfd_enabled;
@@ -206,6 +207,12 @@ struct NvmeAccelCtrl {
     bool            kernel;     /* the module is attached */
     bool            kernel_wanted;  /* new I/O queue pairs go there */
     bool            kernel_ns_synced;   /* it has the guest's size and VWC */
+    BlockDriverState *kernel_top;   /* blk_bs() at attach */
+    BlockDriverState *kernel_bs;    /* the host_device node */
+    char            kernel_top_name[32];    /* their node names */
+    char            kernel_bs_name[32];
+    bool            blk_drained;    /* BlockDevOps drained_begin..end */
+    bool            kernel_graph_was_ok;    /* at the last drained_end */
     struct kvm_accel_info kinfo;
     EventNotifier   kevents;    /* the module's event eventfd */
 
@@ -248,6 +255,8 @@ struct NvmeAccelCtrl {
     bool            admin_deferred;
     bool            resize_deferred;
     QEMUBH          *resize_bh; /* the drive changed size */
+    bool            recheck_deferred;
+    QEMUBH          *recheck_bh;    /* nvme_accel_kernel_recheck() */
     bool            admin_cmd_running;  /* its CQE has the CQ slot */
     uint32_t        pending_db_errors;  /* AER infos raised in the I/O ctx */
     QEMUBH          *db_error_bh;
@@ -337,6 +346,9 @@ bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp);
 void nvme_accel_kernel_exit(NvmeAccelCtrl *n);
 void nvme_accel_kernel_instance_init(Object *obj);
 bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
+bool nvme_accel_kernel_graph_ok(NvmeAccelCtrl *n);
+void nvme_accel_kernel_drained_begin(NvmeAccelCtrl *n);
+void nvme_accel_kernel_drained_end(NvmeAccelCtrl *n);
 bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_kernel_take_back(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_kernel_delete(NvmeAccelCtrl *n, NvmeAccelSQ *sq);

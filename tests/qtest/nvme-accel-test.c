@@ -2183,6 +2183,135 @@ static void test_write_cache(void)
     nvme_stop(&t);
 }
 
+/* --- tests: the block graph above the drive ------------------------------ */
+
+/* Kernel mode: wait until @n pairs run in the module. */
+static void wait_kernel_queues(NvmeTest *t, uint32_t n)
+{
+    for (int i = 0; i < 500 && qom_kernel_queues(t) != n; i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpuint(qom_kernel_queues(t), ==, n);
+}
+
+/* The guest writes @nlb LBAs at @slba, pattern @seed, in 64 KiB commands. */
+static void write_pattern(NvmeTest *t, uint64_t buf, uint64_t slba,
+                          uint32_t nlb, unsigned seed)
+{
+    uint8_t data[64 * KiB];
+
+    for (uint32_t done = 0; done < nlb; done += 128) {
+        pattern(data, sizeof(data), seed + done);
+        qtest_memwrite(t->qts, buf, data, sizeof(data));
+        g_assert_cmphex(io_prp(t, 1, NVME_CMD_WRITE, slba + done, 128, buf),
+                        ==, 0);
+    }
+}
+
+/*
+ * blockdev-backup while the guest writes: the job's copy-before-write
+ * filter must see every write, so that the target is the disk as it was
+ * when the job started. In kernel mode the pairs come back from the module
+ * for the job and go to it again after (old: the module wrote beneath the
+ * filter, and the target got the new data).
+ */
+static void test_backup_while_writing(void)
+{
+    const uint64_t tail = DISK_SIZE / 512 - 2048;   /* the last MiB */
+    g_autofree uint8_t *want = g_malloc0(DISK_SIZE);
+    g_autofree char *target = NULL;
+    g_autofree gchar *img = NULL;
+    NvmeTest t;
+    uint64_t buf;
+    gsize len;
+    int fd;
+
+    fd = g_file_open_tmp("nvme-accel-backup-XXXXXX.img", &target, NULL);
+    g_assert(fd >= 0);
+    g_assert_cmpint(ftruncate(fd, DISK_SIZE), ==, 0);
+    close(fd);
+    nvme_start(&t, NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 64);
+    buf = ram_alloc(&t, 64 * KiB);
+    write_pattern(&t, buf, tail, 2048, 1);
+    for (uint32_t done = 0; done < 2048; done += 128) {
+        pattern(want + (tail + done) * 512, 64 * KiB, 1 + done);
+    }
+
+    /* 4 MiB/s: the job reaches the last MiB after the guest's writes. */
+    qtest_qmp_assert_success(t.qts, "{'execute': 'blockdev-add', "
+                             "'arguments': {'driver': 'raw', "
+                             "'node-name': 'tgt', 'file': {'driver': 'file', "
+                             "'filename': %s}}}", target);
+    qtest_qmp_assert_success(t.qts, "{'execute': 'blockdev-backup', "
+                             "'arguments': {'job-id': 'bk', 'device': 'd0', "
+                             "'target': 'tgt', 'sync': 'full', "
+                             "'speed': %d}}", (int)(4 * MiB));
+    if (kernel_sysfsdev) {
+        wait_kernel_queues(&t, 0);
+    }
+    write_pattern(&t, buf, tail, 2048, 2);
+    qtest_qmp_eventwait(t.qts, "BLOCK_JOB_COMPLETED");
+    g_assert(g_file_get_contents(target, &img, &len, NULL));
+    g_assert_cmpuint(len, ==, DISK_SIZE);
+    g_assert_cmpmem(img + tail * 512, MiB, want + tail * 512, MiB);
+    g_assert_cmpmem(img, DISK_SIZE, want, DISK_SIZE);
+    if (kernel_sysfsdev) {
+        wait_kernel_queues(&t, 1);
+    }
+    /* The guest's new data is on the drive. */
+    pattern(want, 64 * KiB, 2 + 1920);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, tail + 1920, 128, buf), ==, 0);
+    qtest_memread(t.qts, buf, img, 64 * KiB);
+    g_assert_cmpmem(img, 64 * KiB, want, 64 * KiB);
+    nvme_stop(&t);
+    unlink(target);
+}
+
+/*
+ * accel=kernel on anything but all of a host block device, raw: the module
+ * reads and writes the device beneath QEMU's graph (old: a qcow2 image the
+ * size of the device was taken, and the guest read its metadata).
+ */
+static void test_kernel_needs_raw(void)
+{
+    g_autofree char *props = NULL;
+    QTestState *qts;
+
+    if (!kernel_sysfsdev) {
+        g_test_skip("needs kvm-accel (tests/accel/)");
+        return;
+    }
+    qts = qtest_initf("-machine pc -nodefaults "
+                      "-blockdev host_device,node-name=proto,filename=%s",
+                      kernel_bdev);
+    qtest_qmp_assert_success(qts, "{'execute': 'blockdev-create', "
+                             "'arguments': {'job-id': 'mk', 'options': "
+                             "{'driver': 'qcow2', 'file': 'proto', "
+                             "'size': %d}}}", (int)DISK_SIZE);
+    for (;;) {
+        QDict *ev = qtest_qmp_eventwait_ref(qts, "JOB_STATUS_CHANGE");
+        bool done = !strcmp(qdict_get_str(qdict_get_qdict(ev, "data"),
+                                          "status"), "concluded");
+
+        qobject_unref(ev);
+        if (done) {
+            break;
+        }
+    }
+    qtest_qmp_assert_success(qts, "{'execute': 'job-dismiss', "
+                             "'arguments': {'id': 'mk'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'blockdev-add', 'arguments': "
+                             "{'driver': 'qcow2', 'node-name': 'fmt', "
+                             "'file': 'proto'}}");
+    props = g_strdup_printf("'drive': 'fmt', 'serial': 'x', "
+                            "'accel': 'kernel', 'sysfsdev': '%s'",
+                            kernel_sysfsdev);
+    expect_add_error(qts, props, "needs a raw drive on a host block device");
+    qtest_quit(qts);
+}
+
 /* --- tests: the drive resized -------------------------------------------- */
 
 static uint64_t id_nsze(NvmeTest *t, uint64_t buf)
@@ -2867,6 +2996,9 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/log-pages", test_log_pages);
     qtest_add_func("/nvme-accel/ns-resize", test_ns_resize);
     qtest_add_func("/nvme-accel/write-cache", test_write_cache);
+    qtest_add_func("/nvme-accel/backup-while-writing",
+                   test_backup_while_writing);
+    qtest_add_func("/nvme-accel/kernel-needs-raw", test_kernel_needs_raw);
     qtest_add_func("/nvme-accel/aer-keeps-cqe-slot", test_aer_keeps_cqe_slot);
     qtest_add_func("/nvme-accel/reset-over-delete", test_reset_over_delete);
     qtest_add_func("/nvme-accel/reset-over-delete-iothread",
