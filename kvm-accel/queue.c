@@ -1019,7 +1019,8 @@ static bool kacc_qp_settled(struct kacc_qp *qp)
 
 /*
  * Is pair @qid idle, or gone? Idle: settled (kacc_qp_settled()), or with
- * @drop nothing at the block layer (KVM_ACCEL_QUIESCE_DROP). Any context.
+ * @drop or broken nothing at the block layer (KVM_ACCEL_QUIESCE_DROP). Any
+ * context.
  */
 static bool kacc_qp_idle(struct kacc_dev *dev, u16 qid, bool drop)
 {
@@ -1032,9 +1033,10 @@ static bool kacc_qp_idle(struct kacc_dev *dev, u16 qid, bool drop)
 		idle = true;
 	else if (drop)
 		idle = !READ_ONCE(qp->nr_io);
-	else
+	else	/* broken: what waits to be retried never will; bios end */
 		idle = kacc_qp_settled(qp) ||
-		       test_bit(KACC_QP_BROKEN, &qp->flags);
+		       (test_bit(KACC_QP_BROKEN, &qp->flags) &&
+			!READ_ONCE(qp->nr_io));
 	rcu_read_unlock();
 	return idle;
 }

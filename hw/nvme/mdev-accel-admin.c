@@ -1053,18 +1053,26 @@ void nvme_accel_admin_reset(NvmeAccelCtrl *n)
 /*
  * The namespace's attributes changed (its size): the Changed Namespace
  * List log says so, and a Namespace Attribute Changed notice if the host
- * asked for them, once until it reads that log.
+ * asks for them now. One waiting is enough; one delivered masks the next
+ * until the host reads the log (aer_mask).
  */
 void nvme_accel_ns_changed(NvmeAccelCtrl *n)
 {
-    bool first = !n->changed_ns;
+    NvmeAccelAerEvent *ev;
 
     n->changed_ns = 1;
-    if (first && NVME_AEC_NS_ATTR(n->features.async_config)) {
-        nvme_accel_aer_enqueue(n, NVME_AER_TYPE_NOTICE,
-                               NVME_AER_INFO_NOTICE_NS_ATTR_CHANGED,
-                               NVME_LOG_CHANGED_NSLIST);
+    if (!NVME_AEC_NS_ATTR(n->features.async_config)) {
+        return;
     }
+    QSIMPLEQ_FOREACH(ev, &n->aer_queue, entry) {
+        if (ev->type == NVME_AER_TYPE_NOTICE &&
+            ev->info == NVME_AER_INFO_NOTICE_NS_ATTR_CHANGED) {
+            return;
+        }
+    }
+    nvme_accel_aer_enqueue(n, NVME_AER_TYPE_NOTICE,
+                           NVME_AER_INFO_NOTICE_NS_ATTR_CHANGED,
+                           NVME_LOG_CHANGED_NSLIST);
 }
 
 void nvme_accel_admin_init(NvmeAccelCtrl *n)

@@ -31,7 +31,9 @@
 #include "hw/pci/msix.h"
 #include "system/block-backend.h"
 #include "block/block_int-common.h"
+#include "block/accounting.h"
 #include "block/dirty-bitmap.h"
+#include "qemu/timer.h"
 #include "qom/object.h"
 #include "mdev-accel.h"
 #include "trace.h"
@@ -77,6 +79,16 @@ static BlockDriverState *nvme_accel_host_device(NvmeAccelCtrl *n,
                    "(no raw offset or size)");
         return NULL;
     }
+    /*
+     * The module's bios bypass the host's page cache: QEMU must too, or
+     * it reads what the cache kept from before the module wrote, and
+     * writes back over the module's data what it cached.
+     */
+    if (!(bs->open_flags & BDRV_O_NOCACHE)) {
+        error_setg(errp, "accel=kernel needs cache.direct=on (cache=none): "
+                   "kvm-accel bypasses the host page cache");
+        return NULL;
+    }
     return bs;
 }
 
@@ -99,7 +111,12 @@ bool nvme_accel_kernel_graph_ok(NvmeAccelCtrl *n)
         return false;
     }
     bs = top == n->kernel_bs ? top : top->file ? top->file->bs : NULL;
+    /* What attach checked, again: a reopen changes nodes in place. */
     return bs == n->kernel_bs && !strcmp(bs->node_name, n->kernel_bs_name) &&
+           top->total_sectors == bs->total_sectors &&
+           (bs->open_flags & BDRV_O_NOCACHE) &&
+           !(top->open_flags & BDRV_O_INACTIVE) &&
+           (n->ns.read_only || !bdrv_is_read_only(top)) &&
            !bdrv_dirty_bitmap_first(top) &&
            !bdrv_dirty_bitmap_first(n->kernel_bs) &&
            !blk_get_public(blk)->throttle_group_member.throttle_state;
@@ -340,6 +357,38 @@ static bool nvme_accel_kernel_set_event(NvmeAccelCtrl *n, Error **errp)
     return true;
 }
 
+/*
+ * What the module read and wrote goes into the drive's statistics
+ * (query-blockstats), as QEMU's own datapath counts its requests: the
+ * growth of its counters since the last call. Every second while the
+ * module is attached, and when it goes.
+ */
+static void nvme_accel_kernel_account(NvmeAccelCtrl *n)
+{
+    BlockAcctStats *acct = blk_get_stats(n->blkconf.blk);
+    struct kvm_accel_stats st;
+
+    if (!nvme_accel_kernel_stats(n, &st)) {
+        return;
+    }
+    block_acct_done_batch(acct, BLOCK_ACCT_READ,
+                          st.reads - n->kacct.reads,
+                          st.bytes_read - n->kacct.bytes_read);
+    block_acct_done_batch(acct, BLOCK_ACCT_WRITE,
+                          st.writes - n->kacct.writes,
+                          st.bytes_written - n->kacct.bytes_written);
+    n->kacct = st;
+}
+
+static void nvme_accel_kernel_account_timer(void *opaque)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    nvme_accel_kernel_account(n);
+    timer_mod(n->kacct_timer,
+              qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + 1000);
+}
+
 bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp)
 {
     VFIODevice *vdev = &n->vdev;
@@ -368,6 +417,9 @@ bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp)
     n->kernel = true;
     n->kernel_graph_was_ok = true;
     nvme_accel_kernel_sync_ns(n);
+    n->kacct_timer = timer_new_ms(QEMU_CLOCK_REALTIME,
+                                  nvme_accel_kernel_account_timer, n);
+    timer_mod(n->kacct_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + 1000);
     return true;
 }
 
@@ -409,6 +461,9 @@ void nvme_accel_kernel_exit(NvmeAccelCtrl *n)
         return;
     }
     event_notifier_set_handler(&n->kevents, NULL);
+    nvme_accel_kernel_account(n);
+    timer_free(n->kacct_timer);
+    n->kacct_timer = NULL;
     vfio_detach_device(&n->vdev);
     event_notifier_cleanup(&n->kevents);
     g_free(n->vdev.name);
@@ -598,10 +653,16 @@ bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     int ret;
 
     if (!nvme_accel_kernel_eligible(n, sq)) {
+        /* Refused for a drain only: offered again when it ends. */
+        n->recheck_after_drain |= n->blk_drained && n->kernel_wanted;
         return false;
     }
     /* What the I/O context has not applied or posted yet. */
     nvme_accel_pair_sync(n, sq);
+    /* That may have polled: a drain or a graph change may have begun. */
+    if (!nvme_accel_kernel_eligible(n, sq)) {
+        return false;
+    }
     fresh = !sq->q.head && !sq->q.tail && !cq->q.head && !cq->q.tail &&
             cq->q.phase == 1;
     if (!QTAILQ_EMPTY(&cq->done_reqs) || cq->nr_carried ||
@@ -736,9 +797,11 @@ void nvme_accel_kernel_drained_begin(NvmeAccelCtrl *n)
         }
         ret = nvme_accel_kernel_quiesce(n, sq->q.qid, 0);
         if (ret) {
+            /* Its state is lost: DESTROY at least waits for its bios. */
             trace_nvme_accel_err_kernel(sq->q.qid, "drain", ret);
             nvme_accel_fatal(n, "kvm-accel could not stop an I/O queue for "
                              "a drain");
+            nvme_accel_kernel_destroy(n, sq);
             continue;
         }
         sq->drain_paused = true;
@@ -773,7 +836,7 @@ void nvme_accel_kernel_drained_end(NvmeAccelCtrl *n)
         if (!sq || !sq->drain_paused) {
             continue;
         }
-        if (!graph_ok) {
+        if (!graph_ok || (qatomic_read(&n->csts) & NVME_CSTS_FAILED)) {
             stopped = true;
             continue;
         }
@@ -786,7 +849,8 @@ void nvme_accel_kernel_drained_end(NvmeAccelCtrl *n)
         }
         sq->drain_paused = false;
     }
-    if (stopped) {
+    if (stopped || n->recheck_after_drain) {
+        n->recheck_after_drain = false;
         qemu_bh_schedule(n->recheck_bh);
     }
 }

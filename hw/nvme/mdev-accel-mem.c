@@ -180,3 +180,24 @@ void nvme_accel_ring_refresh(NvmeAccelRing *r)
     nvme_accel_ring_destroy(r);
     nvme_accel_ring_init(r->ctrl, r, r->base, r->len, r->is_write);
 }
+
+/*
+ * Whether the address space maps the ring elsewhere now than when it was
+ * cached (the guest moved its memory: PAM, SMRAM, a remapped region), or
+ * could cache a ring it could not before.
+ */
+bool nvme_accel_ring_stale(NvmeAccelRing *r)
+{
+    AddressSpace *as = pci_get_address_space(PCI_DEVICE(r->ctrl));
+    bool ram = nvme_accel_is_ram(r->ctrl, r->base, r->len, r->is_write);
+    hwaddr xlat, plen = r->len;
+    MemoryRegion *mr;
+
+    if (!r->cached || !ram) {
+        return r->cached != ram;
+    }
+    RCU_READ_LOCK_GUARD();
+    mr = address_space_translate(as, r->base, &xlat, &plen, r->is_write,
+                                 MEMTXATTRS_UNSPECIFIED);
+    return mr != r->cache.mrs.mr || xlat != r->cache.xlat || plen < r->len;
+}

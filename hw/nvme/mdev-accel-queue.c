@@ -114,6 +114,10 @@ void nvme_accel_io_resume(NvmeAccelCtrl *n)
         n->recheck_deferred = false;
         qemu_bh_schedule(n->recheck_bh);
     }
+    if (n->qchange_depth == 0 && n->remap_deferred) {
+        n->remap_deferred = false;
+        qemu_bh_schedule(n->remap_bh);
+    }
 }
 
 /* --- doorbell errors raised in the I/O context ------------------------- */
@@ -1320,6 +1324,11 @@ void nvme_accel_kernel_recheck(NvmeAccelCtrl *n)
     if (!n->kernel) {
         return;
     }
+    /* Someone else's drain: every pair looks misplaced; decide after it. */
+    if (n->blk_drained) {
+        n->recheck_after_drain = true;
+        return;
+    }
     for (i = 1; i < n->nr_qpairs; i++) {
         misplaced |= n->sq[i] && nvme_accel_pair_misplaced(n, n->sq[i]);
     }
@@ -1354,6 +1363,93 @@ static void nvme_accel_recheck_bh(void *opaque)
         return;
     }
     nvme_accel_kernel_recheck(n);
+}
+
+/*
+ * Map again the rings the address space now maps elsewhere (the guest
+ * moved its memory: PAM, SMRAM, a remapped region), so that the device
+ * reads and writes where the guest's memory is now, not where it was.
+ * @io: the I/O queues' too (their context is ours, or at rest). Returns
+ * whether an I/O queue's ring is stale and was not refreshed.
+ */
+static bool nvme_accel_rings_remap(NvmeAccelCtrl *n, bool io)
+{
+    bool stale = false;
+
+    for (unsigned i = 0; i < n->nr_qpairs; i++) {
+        NvmeAccelRing *r[2] = {
+            n->sq[i] && !n->sq[i]->in_kernel ? &n->sq[i]->ring : NULL,
+            n->cq[i] && !n->cq[i]->in_kernel ? &n->cq[i]->ring : NULL,
+        };
+
+        for (int j = 0; j < 2; j++) {
+            if (!r[j] || !nvme_accel_ring_stale(r[j])) {
+                continue;
+            }
+            if (i && !io) {
+                stale = true;
+                continue;
+            }
+            trace_nvme_accel_ring_remapped(i, j, r[j]->base);
+            nvme_accel_ring_refresh(r[j]);
+        }
+    }
+    return stale;
+}
+
+/* An iothread's rings: at rest (which polls), after the transaction. */
+static void nvme_accel_remap_bh(void *opaque)
+{
+    NvmeAccelCtrl *n = opaque;
+
+    if (n->qchange_depth) {
+        n->remap_deferred = true;
+        return;
+    }
+    if (nvme_accel_bus_master(n) && nvme_accel_rings_remap(n, false)) {
+        nvme_accel_io_quiesce(n);
+        nvme_accel_rings_remap(n, true);
+        nvme_accel_io_resume(n);
+    }
+}
+
+/*
+ * The memory map changed. Rings the main loop uses are mapped again at
+ * once, as virtio does, so no access after the change goes to the old
+ * place; an iothread's wait for a bottom half. Without Bus Master Enable
+ * nothing is touched, and setting it maps everything again.
+ */
+static void nvme_accel_mem_commit(MemoryListener *listener)
+{
+    NvmeAccelCtrl *n = container_of(listener, NvmeAccelCtrl, mem_listener);
+
+    if (!nvme_accel_bus_master(n)) {
+        return;
+    }
+    if (nvme_accel_rings_remap(n, n->ctx == qemu_get_aio_context())) {
+        qemu_bh_schedule(n->remap_bh);
+    }
+}
+
+void nvme_accel_remap_init(NvmeAccelCtrl *n)
+{
+    n->remap_bh = qemu_bh_new_guarded(nvme_accel_remap_bh, n,
+                                      &DEVICE(n)->mem_reentrancy_guard);
+    n->mem_listener = (MemoryListener) {
+        .name = "nvme-accel",
+        .commit = nvme_accel_mem_commit,
+    };
+    memory_listener_register(&n->mem_listener,
+                             pci_get_address_space(PCI_DEVICE(n)));
+}
+
+void nvme_accel_remap_cleanup(NvmeAccelCtrl *n)
+{
+    if (n->remap_bh) {
+        memory_listener_unregister(&n->mem_listener);
+        qemu_bh_delete(n->remap_bh);
+        n->remap_bh = NULL;
+    }
 }
 
 /* Move every I/O queue pair to the module, or back to QEMU. */

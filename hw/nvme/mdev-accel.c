@@ -692,6 +692,8 @@ static void nvme_accel_release_blk(NvmeAccelCtrl *n)
 
     if (n->resize_bh) {
         blk_set_dev_ops(n->blkconf.blk, NULL, NULL);
+        /* A truncate in flight may be calling resize_cb: let it finish. */
+        blk_drain(n->blkconf.blk);
         qemu_bh_delete(n->resize_bh);
         n->resize_bh = NULL;
     }
@@ -707,6 +709,7 @@ static void nvme_accel_release_blk(NvmeAccelCtrl *n)
 /* Undo what realize set up of the PCI function; safe on partial set-up. */
 static void nvme_accel_free_pci(NvmeAccelCtrl *n)
 {
+    nvme_accel_remap_cleanup(n);
     nvme_accel_kernel_exit(n);
     nvme_accel_cleanup_vectors(n);
     msix_uninit(PCI_DEVICE(n), &n->bar0, &n->bar0);
@@ -773,6 +776,7 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
     nvme_accel_init_cap(n);
     n->wce_default = blk_enable_write_cache(n->blkconf.blk);
     nvme_accel_admin_init(n);
+    nvme_accel_remap_init(n);
     n->starttime_ms = qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL);
     trace_nvme_accel_realize(n->params.max_ioqpairs,
                              n->params.max_queue_entries, n->ns.nsze,

@@ -211,8 +211,11 @@ struct NvmeAccelCtrl {
     BlockDriverState *kernel_bs;    /* the host_device node */
     char            kernel_top_name[32];    /* their node names */
     char            kernel_bs_name[32];
+    struct kvm_accel_stats kacct;   /* its counters, as accounted */
+    QEMUTimer       *kacct_timer;
     bool            blk_drained;    /* BlockDevOps drained_begin..end */
     bool            kernel_graph_was_ok;    /* at the last drained_end */
+    bool            recheck_after_drain;    /* pairs to place when it ends */
     struct kvm_accel_info kinfo;
     EventNotifier   kevents;    /* the module's event eventfd */
 
@@ -257,6 +260,9 @@ struct NvmeAccelCtrl {
     QEMUBH          *resize_bh; /* the drive changed size */
     bool            recheck_deferred;
     QEMUBH          *recheck_bh;    /* nvme_accel_kernel_recheck() */
+    bool            remap_deferred;
+    QEMUBH          *remap_bh;      /* the memory map changed */
+    MemoryListener  mem_listener;
     bool            admin_cmd_running;  /* its CQE has the CQ slot */
     uint32_t        pending_db_errors;  /* AER infos raised in the I/O ctx */
     QEMUBH          *db_error_bh;
@@ -313,6 +319,7 @@ void nvme_accel_ring_init(NvmeAccelCtrl *n, NvmeAccelRing *r, uint64_t base,
                           uint64_t len, bool is_write);
 void nvme_accel_ring_destroy(NvmeAccelRing *r);
 void nvme_accel_ring_refresh(NvmeAccelRing *r);
+bool nvme_accel_ring_stale(NvmeAccelRing *r);
 
 /* mdev-accel-irq.c: KVM irqfd per vector, MSI-X masking */
 bool nvme_accel_irqfd_init(NvmeAccelCtrl *n, Error **errp);
@@ -340,6 +347,8 @@ void nvme_accel_report_db_error(NvmeAccelCtrl *n, uint8_t info);
 void nvme_accel_update_coalescing(NvmeAccelCtrl *n);
 void nvme_accel_pair_sync(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
 void nvme_accel_bus_master_changed(NvmeAccelCtrl *n);
+void nvme_accel_remap_init(NvmeAccelCtrl *n);
+void nvme_accel_remap_cleanup(NvmeAccelCtrl *n);
 
 /* mdev-accel-kernel.c: queue pairs in the kvm-accel module */
 bool nvme_accel_kernel_init(NvmeAccelCtrl *n, Error **errp);
