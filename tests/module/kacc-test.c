@@ -2644,6 +2644,7 @@ static void test_poll_cpu(const char *polled, const char *nullb)
 		double idle, busy;
 		struct tq q;
 		int irq, pid;
+		long sw;
 
 		if (!ok(mdev_create(&dp) == 0 && group_open(&dp) == 0 &&
 			device_open(&dp) == 0, "an mdev on %s", devs[i].dev))
@@ -2656,17 +2657,26 @@ static void test_poll_cpu(const char *polled, const char *nullb)
 			goto next;
 		pid = worker_pid(&dp);
 		idle = qd1_cpu_share(&q, pid, -500, &n, buf);
+		sw = worker_switches(&dp);
 		busy = qd1_cpu_share(&q, pid, 2000, &n, buf);
+		sw = worker_switches(&dp) - sw;
 		get_stats(dp.fd, &st, 0);
-		diag("  %s: worker CPU idle %.0f%%, at QD1 %.0f%% (%u reads in 2 s, %llu polled)",
+		diag("  %s: worker CPU idle %.0f%%, at QD1 %.0f%% (%u reads in 2 s, %llu polled, %ld sleeps)",
 		     devs[i].what, idle * 100, busy * 100, n,
-		     (unsigned long long)st.polled);
+		     (unsigned long long)st.polled, sw);
 		ok(idle < 0.05, "idle, the worker uses no CPU (%.1f%%)",
 		   idle * 100);
+		/*
+		 * Sleeps, not CPU shares: what a read costs the worker in CPU
+		 * next to the device's 2 ms depends on how fast TCG runs, i.e.
+		 * on the host's load (52% and 54% over a 50% bar with a fuzzer
+		 * on the other core). A worker that spun from read to read
+		 * would not sleep once per read.
+		 */
 		if (i == 0)
-			ok(n > 100 && busy < 0.5 && st.polled < st.reads / 2,
-			   "a device slower than the polling budget is mostly not polled and the worker sleeps between reads (%.0f%% CPU, %llu of %llu reads polled)",
-			   busy * 100, (unsigned long long)st.polled,
+			ok(n > 100 && sw >= n && st.polled < st.reads / 2,
+			   "a device slower than the polling budget is mostly not polled and the worker sleeps between reads (%ld sleeps for %u reads, %llu of %llu polled)",
+			   sw, n, (unsigned long long)st.polled,
 			   (unsigned long long)st.reads);
 		else
 			ok(n > 100 && st.polled > st.reads / 2,
