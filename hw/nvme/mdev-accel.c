@@ -723,6 +723,25 @@ static void nvme_accel_free_pci(NvmeAccelCtrl *n)
     n->cq = NULL;
 }
 
+/*
+ * PCI power management, as hw/nvme has it: D0 and D3hot, and no reset on
+ * the way back to D0 (the controller keeps its state; the host resets it
+ * if it wants to, as NVMe drivers do after D3).
+ */
+static bool nvme_accel_init_pm(PCIDevice *pci_dev, uint8_t offset,
+                               Error **errp)
+{
+    if (pci_pm_init(pci_dev, offset, errp) < 0) {
+        return false;
+    }
+    pci_set_word(pci_dev->config + offset + PCI_PM_PMC, PCI_PM_CAP_VER_1_2);
+    pci_set_word(pci_dev->config + offset + PCI_PM_CTRL,
+                 PCI_PM_CTRL_NO_SOFT_RESET);
+    pci_set_word(pci_dev->wmask + offset + PCI_PM_CTRL,
+                 PCI_PM_CTRL_STATE_MASK);
+    return true;
+}
+
 static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
 {
     NvmeAccelCtrl *n = NVME_ACCEL(pci_dev);
@@ -741,7 +760,12 @@ static void nvme_accel_realize(PCIDevice *pci_dev, Error **errp)
 
     conf[PCI_INTERRUPT_PIN] = 1;
     pci_config_set_prog_interface(conf, 0x2);
+    if (!nvme_accel_init_pm(pci_dev, 0x60, errp)) {
+        goto err;
+    }
     pcie_endpoint_cap_init(pci_dev, 0x80);
+    /* Function Level Reset: a device reset (nvme_accel_reset). */
+    pcie_cap_flr_init(pci_dev);
 
     /* Registers and doorbells, then the MSI-X table and PBA, 4 KiB aligned. */
     nr_vectors = n->nr_qpairs;
@@ -826,6 +850,7 @@ static void nvme_accel_write_config(PCIDevice *pci, uint32_t addr,
     if (bus_master != nvme_accel_bus_master(n)) {
         nvme_accel_bus_master_changed(n);
     }
+    pcie_cap_flr_write_config(pci, addr, val, len);
     /*
      * msix.c calls no mask notifier when MSI-X goes off: unbind the irqfds
      * (signals from then on reach the main loop, i.e. INTx) and drop the

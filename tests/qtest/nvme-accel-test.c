@@ -2096,6 +2096,63 @@ static void test_ring_remapped(void)
     nvme_stop(&t);
 }
 
+/*
+ * PCI power management (D3hot and back) and Function Level Reset, as
+ * hw/nvme has them (old: neither capability). FLR resets the function:
+ * the controller's queues are gone, its registers and the function's
+ * BAR, command register and MSI-X are at their reset values; it works
+ * again once the host sets it up.
+ */
+static void test_pm_flr(void)
+{
+    uint8_t pm, exp;
+    NvmeTest t;
+
+    nvme_start(&t, NULL);
+    pm = qpci_find_capability(t.dev, PCI_CAP_ID_PM, 0);
+    g_assert_cmphex(pm, !=, 0);
+    qpci_config_writew(t.dev, pm + PCI_PM_CTRL, 3);
+    g_assert_cmphex(qpci_config_readw(t.dev, pm + PCI_PM_CTRL) &
+                    PCI_PM_CTRL_STATE_MASK, ==, 3);
+    qpci_config_writew(t.dev, pm + PCI_PM_CTRL, 0);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    check_rw(&t, 1, 0, 8, 0, 3);
+
+    exp = qpci_find_capability(t.dev, PCI_CAP_ID_EXP, 0);
+    g_assert(qpci_config_readl(t.dev, exp + PCI_EXP_DEVCAP) &
+             PCI_EXP_DEVCAP_FLR);
+    qpci_config_writew(t.dev, exp + PCI_EXP_DEVCTL,
+                       qpci_config_readw(t.dev, exp + PCI_EXP_DEVCTL) |
+                       PCI_EXP_DEVCTL_BCR_FLR);
+    g_assert_cmphex(qpci_config_readw(t.dev, exp + PCI_EXP_DEVCTL) &
+                    PCI_EXP_DEVCTL_BCR_FLR, ==, 0);
+    g_assert_cmphex(qpci_config_readw(t.dev, PCI_COMMAND) &
+                    (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER), ==, 0);
+
+    /* Set up again: BAR, bus mastering, MSI-X; the controller is new. */
+    qpci_msix_disable(t.dev);
+    qpci_device_enable(t.dev);
+    qpci_msix_enable(t.dev);
+    t.bar = t.dev->msix_table_bar;
+    for (unsigned v = 0; v <= IOQ_MAX; v++) {
+        msix_setup(&t, v);
+    }
+    g_assert_cmphex(reg_read(&t, NVME_REG_CC), ==, 0);
+    g_assert_cmphex(reg_read(&t, NVME_REG_CSTS), ==, 0);
+    g_assert_cmphex(reg_read(&t, NVME_REG_AQA), ==, 0);
+    memset(t.q, 0, sizeof(t.q));
+    nvme_enable(&t, 8);
+    g_assert_cmphex(create_sq(&t, 1, 1, 16, 1), ==,
+                    NVME_INVALID_CQID | NVME_DNR);   /* CQ 1 went with it */
+    ioq(&t, 1, 16);
+    check_rw(&t, 1, 8, 8, 0, 4);
+    if (kernel_sysfsdev) {
+        g_assert_cmpuint(qom_kernel_queues(&t), ==, 1);
+    }
+    nvme_stop(&t);
+}
+
 /* --- tests: the volatile write cache ------------------------------------- */
 
 /* query-block: whether the drive's write cache is on. */
@@ -3238,6 +3295,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/dirty-bitmap", test_dirty_bitmap);
     qtest_add_func("/nvme-accel/blockstats", test_blockstats);
     qtest_add_func("/nvme-accel/ring-remapped", test_ring_remapped);
+    qtest_add_func("/nvme-accel/pm-flr", test_pm_flr);
     qtest_add_func("/nvme-accel/aer-keeps-cqe-slot", test_aer_keeps_cqe_slot);
     qtest_add_func("/nvme-accel/reset-over-delete", test_reset_over_delete);
     qtest_add_func("/nvme-accel/reset-over-delete-iothread",
