@@ -1053,15 +1053,17 @@ void nvme_accel_admin_reset(NvmeAccelCtrl *n)
 /*
  * The namespace's attributes changed (its size): the Changed Namespace
  * List log says so, and a Namespace Attribute Changed notice if the host
- * asks for them now. One waiting is enough; one delivered masks the next
- * until the host reads the log (aer_mask).
+ * asks for them now: one waiting is enough, and after one delivered the
+ * host reads the log anyway.
  */
 void nvme_accel_ns_changed(NvmeAccelCtrl *n)
 {
     NvmeAccelAerEvent *ev;
 
     n->changed_ns = 1;
-    if (!NVME_AEC_NS_ATTR(n->features.async_config)) {
+    /* Off, or one delivered whose log the host has yet to read. */
+    if (!NVME_AEC_NS_ATTR(n->features.async_config) ||
+        (n->aer_mask & (1 << NVME_AER_TYPE_NOTICE))) {
         return;
     }
     QSIMPLEQ_FOREACH(ev, &n->aer_queue, entry) {

@@ -371,6 +371,13 @@ static void nvme_accel_kernel_account(NvmeAccelCtrl *n)
     if (!nvme_accel_kernel_stats(n, &st)) {
         return;
     }
+    /* Counters that went back (STATS_RESET elsewhere): start from there. */
+    if (st.reads < n->kacct.reads || st.writes < n->kacct.writes ||
+        st.bytes_read < n->kacct.bytes_read ||
+        st.bytes_written < n->kacct.bytes_written) {
+        n->kacct = st;
+        return;
+    }
     block_acct_done_batch(acct, BLOCK_ACCT_READ,
                           st.reads - n->kacct.reads,
                           st.bytes_read - n->kacct.bytes_read);
@@ -661,6 +668,7 @@ bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     nvme_accel_pair_sync(n, sq);
     /* That may have polled: a drain or a graph change may have begun. */
     if (!nvme_accel_kernel_eligible(n, sq)) {
+        n->recheck_after_drain |= n->blk_drained && n->kernel_wanted;
         return false;
     }
     fresh = !sq->q.head && !sq->q.tail && !cq->q.head && !cq->q.tail &&

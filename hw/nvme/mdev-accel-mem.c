@@ -14,6 +14,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/rcu.h"
+#include "qemu/main-loop.h"
 #include "exec/memory.h"
 #include "mdev-accel.h"
 #include "trace.h"
@@ -105,13 +106,27 @@ void nvme_accel_mem_init(NvmeAccelCtrl *n)
 
 /* --- queue rings --------------------------------------------------------- */
 
+/*
+ * A ring's mapping is replaced under RCU, as virtio's region caches are:
+ * the I/O context reads it without the BQL, and a memory map change
+ * (mdev-accel-queue.c's listener) swaps in a new one at once, so no access
+ * after the change goes to where the ring was.
+ */
+struct NvmeAccelRingCache {
+    struct rcu_head rcu;
+    MemoryRegionCache cache;
+};
+
 static int nvme_accel_ring_read(void *opaque, uint64_t gpa, void *buf,
                                 uint32_t len)
 {
     NvmeAccelRing *r = opaque;
+    NvmeAccelRingCache *c;
 
-    if (likely(r->cached && gpa >= r->base && gpa - r->base <= r->len - len)) {
-        address_space_read_cached(&r->cache, gpa - r->base, buf, len);
+    RCU_READ_LOCK_GUARD();
+    c = qatomic_rcu_read(&r->c);
+    if (likely(c && gpa >= r->base && gpa - r->base <= r->len - len)) {
+        address_space_read_cached(&c->cache, gpa - r->base, buf, len);
         return 0;
     }
     return nvme_accel_mem_read(r->ctrl, gpa, buf, len);
@@ -121,11 +136,14 @@ static int nvme_accel_ring_write(void *opaque, uint64_t gpa, const void *buf,
                                  uint32_t len)
 {
     NvmeAccelRing *r = opaque;
+    NvmeAccelRingCache *c;
 
-    if (likely(r->cached && gpa >= r->base && gpa - r->base <= r->len - len)) {
-        address_space_write_cached(&r->cache, gpa - r->base, buf, len);
+    RCU_READ_LOCK_GUARD();
+    c = qatomic_rcu_read(&r->c);
+    if (likely(c && gpa >= r->base && gpa - r->base <= r->len - len)) {
+        address_space_write_cached(&c->cache, gpa - r->base, buf, len);
         /* Dirty logging and TCG code invalidation. */
-        address_space_cache_invalidate(&r->cache, gpa - r->base, len);
+        address_space_cache_invalidate(&c->cache, gpa - r->base, len);
         return 0;
     }
     return nvme_accel_mem_write(r->ctrl, gpa, buf, len);
@@ -137,67 +155,85 @@ static const struct nac_mem_ops nvme_accel_ring_ops = {
     .translate = nvme_accel_mem_translate,
 };
 
+static void nvme_accel_ring_cache_free(NvmeAccelRingCache *c)
+{
+    address_space_cache_destroy(&c->cache);
+    g_free(c);
+}
+
 /*
- * Map a queue's ring once. Only a ring wholly in RAM is cached; anything
- * else goes through the checked path, which refuses it (the queue then
- * fails its fetches or posts, as the host made it).
+ * A direct mapping of the ring, or NULL: only a ring wholly in one RAM
+ * region maps; anything else (MMIO, ROM, an IOMMU in front, two regions)
+ * goes through the checked path, which refuses what is not RAM (the queue
+ * then fails its fetches or posts, as the host made it). No IOMMU
+ * translation here: the listener calls this on every memory map change.
  */
+static NvmeAccelRingCache *nvme_accel_ring_map(NvmeAccelRing *r)
+{
+    AddressSpace *as = pci_get_address_space(PCI_DEVICE(r->ctrl));
+    NvmeAccelRingCache *c = g_new0(NvmeAccelRingCache, 1);
+    MemoryRegion *mr;
+    int64_t mapped;
+
+    mapped = address_space_cache_init(&c->cache, as, r->base, r->len,
+                                      r->is_write);
+    mr = c->cache.mrs.mr;
+    if (mapped < 0 || (uint64_t)mapped < r->len || !c->cache.ptr ||
+        !memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
+        (r->is_write && mr->readonly)) {
+        nvme_accel_ring_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* BQL held: the only writer. Readers hold the RCU read lock. */
+static void nvme_accel_ring_set(NvmeAccelRing *r, NvmeAccelRingCache *c)
+{
+    NvmeAccelRingCache *old = r->c;
+
+    qatomic_rcu_set(&r->c, c);
+    if (old) {
+        call_rcu(old, nvme_accel_ring_cache_free, rcu);
+    }
+}
+
 void nvme_accel_ring_init(NvmeAccelCtrl *n, NvmeAccelRing *r, uint64_t base,
                           uint64_t len, bool is_write)
 {
-    AddressSpace *as = pci_get_address_space(PCI_DEVICE(n));
-    int64_t mapped;
-
     r->ctrl = n;
     r->base = base;
     r->len = len;
     r->is_write = is_write;
     r->mem.ops = &nvme_accel_ring_ops;
     r->mem.opaque = r;
-    r->cached = false;
-    if (!nvme_accel_is_ram(n, base, len, is_write)) {
-        address_space_cache_init_empty(&r->cache);
-        return;
-    }
-    mapped = address_space_cache_init(&r->cache, as, base, len, is_write);
-    if (mapped < 0 || (uint64_t)mapped < len || !r->cache.ptr) {
-        address_space_cache_destroy(&r->cache);
-        address_space_cache_init_empty(&r->cache);
-        return;
-    }
-    r->cached = true;
+    r->c = NULL;
+    nvme_accel_ring_set(r, nvme_accel_ring_map(r));
 }
 
 void nvme_accel_ring_destroy(NvmeAccelRing *r)
 {
-    address_space_cache_destroy(&r->cache);
-    r->cached = false;
-}
-
-/* The bus master address space changed (BME): map the ring again, or not. */
-void nvme_accel_ring_refresh(NvmeAccelRing *r)
-{
-    nvme_accel_ring_destroy(r);
-    nvme_accel_ring_init(r->ctrl, r, r->base, r->len, r->is_write);
+    nvme_accel_ring_set(r, NULL);
 }
 
 /*
- * Whether the address space maps the ring elsewhere now than when it was
- * cached (the guest moved its memory: PAM, SMRAM, a remapped region), or
- * could cache a ring it could not before.
+ * Map the ring again where the address space maps it now. Only the main
+ * loop (BQL held) changes r->c. Returns whether that changed anything.
  */
-bool nvme_accel_ring_stale(NvmeAccelRing *r)
+bool nvme_accel_ring_refresh(NvmeAccelRing *r)
 {
-    AddressSpace *as = pci_get_address_space(PCI_DEVICE(r->ctrl));
-    bool ram = nvme_accel_is_ram(r->ctrl, r->base, r->len, r->is_write);
-    hwaddr xlat, plen = r->len;
-    MemoryRegion *mr;
+    NvmeAccelRingCache *c = nvme_accel_ring_map(r), *old = r->c;
 
-    if (!r->cached || !ram) {
-        return r->cached != ram;
+    assert(bql_locked());
+    if (!c && !old) {
+        return false;
     }
-    RCU_READ_LOCK_GUARD();
-    mr = address_space_translate(as, r->base, &xlat, &plen, r->is_write,
-                                 MEMTXATTRS_UNSPECIFIED);
-    return mr != r->cache.mrs.mr || xlat != r->cache.xlat || plen < r->len;
+    if (c && old && c->cache.ptr == old->cache.ptr &&
+        c->cache.mrs.mr == old->cache.mrs.mr &&
+        c->cache.xlat == old->cache.xlat) {
+        nvme_accel_ring_cache_free(c);
+        return false;
+    }
+    nvme_accel_ring_set(r, c);
+    return true;
 }

@@ -114,10 +114,6 @@ void nvme_accel_io_resume(NvmeAccelCtrl *n)
         n->recheck_deferred = false;
         qemu_bh_schedule(n->recheck_bh);
     }
-    if (n->qchange_depth == 0 && n->remap_deferred) {
-        n->remap_deferred = false;
-        qemu_bh_schedule(n->remap_bh);
-    }
 }
 
 /* --- doorbell errors raised in the I/O context ------------------------- */
@@ -1207,7 +1203,8 @@ bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     return nvme_accel_kernel_adopt(n, sq);
 }
 
-static void nvme_accel_rings_refresh_in_ctx(NvmeAccelCtrl *n, void *arg)
+/* Every I/O ring; RCU makes it safe beside the I/O context (BQL held). */
+static void nvme_accel_rings_refresh(NvmeAccelCtrl *n)
 {
     unsigned i;
 
@@ -1282,7 +1279,7 @@ void nvme_accel_bus_master_changed(NvmeAccelCtrl *n)
         if (!on) {
             nvme_accel_pairs_move(n, false);
         }
-        nvme_accel_run_in_ctx(n, nvme_accel_rings_refresh_in_ctx, NULL);
+        nvme_accel_rings_refresh(n);
         if (on && n->kernel_wanted) {
             nvme_accel_pairs_move(n, true);
         }
@@ -1337,6 +1334,12 @@ void nvme_accel_kernel_recheck(NvmeAccelCtrl *n)
     }
     /* Its blk_drain stops the module's pairs and runs those it may again. */
     nvme_accel_io_quiesce(n);
+    /* That polled: a drained section (a coroutine's) may have begun. */
+    if (n->blk_drained) {
+        n->recheck_after_drain = true;
+        nvme_accel_io_resume(n);
+        return;
+    }
     for (i = 1; i < n->nr_qpairs; i++) {
         NvmeAccelSQ *sq = n->sq[i];
 
@@ -1366,58 +1369,13 @@ static void nvme_accel_recheck_bh(void *opaque)
 }
 
 /*
- * Map again the rings the address space now maps elsewhere (the guest
- * moved its memory: PAM, SMRAM, a remapped region), so that the device
- * reads and writes where the guest's memory is now, not where it was.
- * @io: the I/O queues' too (their context is ours, or at rest). Returns
- * whether an I/O queue's ring is stale and was not refreshed.
- */
-static bool nvme_accel_rings_remap(NvmeAccelCtrl *n, bool io)
-{
-    bool stale = false;
-
-    for (unsigned i = 0; i < n->nr_qpairs; i++) {
-        NvmeAccelRing *r[2] = {
-            n->sq[i] && !n->sq[i]->in_kernel ? &n->sq[i]->ring : NULL,
-            n->cq[i] && !n->cq[i]->in_kernel ? &n->cq[i]->ring : NULL,
-        };
-
-        for (int j = 0; j < 2; j++) {
-            if (!r[j] || !nvme_accel_ring_stale(r[j])) {
-                continue;
-            }
-            if (i && !io) {
-                stale = true;
-                continue;
-            }
-            trace_nvme_accel_ring_remapped(i, j, r[j]->base);
-            nvme_accel_ring_refresh(r[j]);
-        }
-    }
-    return stale;
-}
-
-/* An iothread's rings: at rest (which polls), after the transaction. */
-static void nvme_accel_remap_bh(void *opaque)
-{
-    NvmeAccelCtrl *n = opaque;
-
-    if (n->qchange_depth) {
-        n->remap_deferred = true;
-        return;
-    }
-    if (nvme_accel_bus_master(n) && nvme_accel_rings_remap(n, false)) {
-        nvme_accel_io_quiesce(n);
-        nvme_accel_rings_remap(n, true);
-        nvme_accel_io_resume(n);
-    }
-}
-
-/*
- * The memory map changed. Rings the main loop uses are mapped again at
- * once, as virtio does, so no access after the change goes to the old
- * place; an iothread's wait for a bottom half. Without Bus Master Enable
- * nothing is touched, and setting it maps everything again.
+ * The memory map changed (the guest moved its memory: PAM, SMRAM, a
+ * remapped region, a vIOMMU switched on): every ring is mapped again where
+ * the address space maps it now, swapped under RCU so that no access after
+ * the change goes to the old place, in whichever thread runs the queue.
+ * Rings of pairs in the module too: QEMU uses them again when they come
+ * back. Without Bus Master Enable the bus master address space maps
+ * nothing; setting it maps every ring again (bus_master_changed).
  */
 static void nvme_accel_mem_commit(MemoryListener *listener)
 {
@@ -1426,15 +1384,18 @@ static void nvme_accel_mem_commit(MemoryListener *listener)
     if (!nvme_accel_bus_master(n)) {
         return;
     }
-    if (nvme_accel_rings_remap(n, n->ctx == qemu_get_aio_context())) {
-        qemu_bh_schedule(n->remap_bh);
+    for (unsigned i = 0; i < n->nr_qpairs; i++) {
+        if (n->sq[i] && nvme_accel_ring_refresh(&n->sq[i]->ring)) {
+            trace_nvme_accel_ring_remapped(i, false, n->sq[i]->ring.base);
+        }
+        if (n->cq[i] && nvme_accel_ring_refresh(&n->cq[i]->ring)) {
+            trace_nvme_accel_ring_remapped(i, true, n->cq[i]->ring.base);
+        }
     }
 }
 
 void nvme_accel_remap_init(NvmeAccelCtrl *n)
 {
-    n->remap_bh = qemu_bh_new_guarded(nvme_accel_remap_bh, n,
-                                      &DEVICE(n)->mem_reentrancy_guard);
     n->mem_listener = (MemoryListener) {
         .name = "nvme-accel",
         .commit = nvme_accel_mem_commit,
@@ -1445,10 +1406,9 @@ void nvme_accel_remap_init(NvmeAccelCtrl *n)
 
 void nvme_accel_remap_cleanup(NvmeAccelCtrl *n)
 {
-    if (n->remap_bh) {
+    if (n->mem_listener.commit) {
         memory_listener_unregister(&n->mem_listener);
-        qemu_bh_delete(n->remap_bh);
-        n->remap_bh = NULL;
+        n->mem_listener.commit = NULL;
     }
 }
 

@@ -847,10 +847,11 @@ static void nvme_accel_write_config(PCIDevice *pci, uint32_t addr,
     bool bus_master = nvme_accel_bus_master(n);
 
     pci_default_write_config(pci, addr, val, len);
+    /* FLR resets the function, Bus Master Enable with it. */
+    pcie_cap_flr_write_config(pci, addr, val, len);
     if (bus_master != nvme_accel_bus_master(n)) {
         nvme_accel_bus_master_changed(n);
     }
-    pcie_cap_flr_write_config(pci, addr, val, len);
     /*
      * msix.c calls no mask notifier when MSI-X goes off: unbind the irqfds
      * (signals from then on reach the main loop, i.e. INTx) and drop the

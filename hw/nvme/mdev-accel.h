@@ -79,14 +79,15 @@ typedef struct NvmeAccelCtrl NvmeAccelCtrl;
 typedef struct NvmeAccelSQ NvmeAccelSQ;
 typedef struct NvmeAccelCQ NvmeAccelCQ;
 
-/* A queue's ring in guest RAM, mapped once (see mdev-accel-mem.c). */
+/* A queue's ring in guest RAM, mapped directly (see mdev-accel-mem.c). */
+typedef struct NvmeAccelRingCache NvmeAccelRingCache;
+
 typedef struct NvmeAccelRing {
     NvmeAccelCtrl   *ctrl;
-    MemoryRegionCache cache;
+    NvmeAccelRingCache *c;      /* RCU; NULL: not RAM, the checked path */
     uint64_t        base;
     uint64_t        len;
     bool            is_write;
-    bool            cached;
     struct nac_mem  mem;        /* the ring, else the controller's checks */
 } NvmeAccelRing;
 
@@ -260,9 +261,7 @@ struct NvmeAccelCtrl {
     QEMUBH          *resize_bh; /* the drive changed size */
     bool            recheck_deferred;
     QEMUBH          *recheck_bh;    /* nvme_accel_kernel_recheck() */
-    bool            remap_deferred;
-    QEMUBH          *remap_bh;      /* the memory map changed */
-    MemoryListener  mem_listener;
+    MemoryListener  mem_listener;   /* rings follow the memory map */
     bool            admin_cmd_running;  /* its CQE has the CQ slot */
     uint32_t        pending_db_errors;  /* AER infos raised in the I/O ctx */
     QEMUBH          *db_error_bh;
@@ -290,14 +289,19 @@ struct NvmeAccelCtrl {
  * tail at 2 * qid, CQ head at 2 * qid + 1 dwords; 0 when not configured.
  */
 /*
- * Bus Master Enable: without it the function must not touch memory. Read
- * from the I/O context too: a config write changes it under the BQL and
- * then quiesces and re-syncs the I/O context (nvme_accel_bus_master_changed).
+ * Bus Master Enable, in D0: otherwise the function must not touch memory
+ * (PCIe 5.3.1.4.1: no requests in D3hot). Read from the I/O context too:
+ * a config write changes it under the BQL and then quiesces and re-syncs
+ * the I/O context (nvme_accel_bus_master_changed).
  */
 static inline bool nvme_accel_bus_master(NvmeAccelCtrl *n)
 {
-    return pci_get_word(PCI_DEVICE(n)->config + PCI_COMMAND) &
-           PCI_COMMAND_MASTER;
+    PCIDevice *pci = PCI_DEVICE(n);
+
+    return (pci_get_word(pci->config + PCI_COMMAND) & PCI_COMMAND_MASTER) &&
+           (!(pci->cap_present & QEMU_PCI_CAP_PM) ||
+            !(pci_get_word(pci->config + pci->pm_cap + PCI_PM_CTRL) &
+              PCI_PM_CTRL_STATE_MASK));
 }
 
 static inline uint64_t nvme_accel_shadow_addr(uint64_t base, uint16_t qid,
@@ -318,8 +322,7 @@ void nvme_accel_mem_init(NvmeAccelCtrl *n);
 void nvme_accel_ring_init(NvmeAccelCtrl *n, NvmeAccelRing *r, uint64_t base,
                           uint64_t len, bool is_write);
 void nvme_accel_ring_destroy(NvmeAccelRing *r);
-void nvme_accel_ring_refresh(NvmeAccelRing *r);
-bool nvme_accel_ring_stale(NvmeAccelRing *r);
+bool nvme_accel_ring_refresh(NvmeAccelRing *r);
 
 /* mdev-accel-irq.c: KVM irqfd per vector, MSI-X masking */
 bool nvme_accel_irqfd_init(NvmeAccelCtrl *n, Error **errp);

@@ -2050,16 +2050,20 @@ static uint32_t qom_kernel_queues(NvmeTest *t)
     return n;
 }
 
+static void drive_blockstats(NvmeTest *t, int64_t st[4]);
+
 /*
  * The guest moves the memory under a CQ (PAM hides the RAM at 0xd0000
  * behind the PCI hole, then shows it again): the device posts where the
  * memory map says, not into the RAM it had mapped (old: a CQE landed in
  * the hidden RAM; the device now drops it, as a write to nothing), and
- * posts there again once the RAM is back.
+ * posts there again once the RAM is back. With an iothread the ring is
+ * that thread's, replaced under it.
  */
-static void test_ring_remapped(void)
+static void ring_remapped(bool iothread)
 {
     const uint64_t cq = 0xd0000;
+    int64_t st[4], rd;
     QPCIDevice *mch;
     uint64_t buf;
     NvmeTest t;
@@ -2070,7 +2074,7 @@ static void test_ring_remapped(void)
         g_test_skip("QEMU's own rings only");
         return;
     }
-    nvme_start(&t, NULL);
+    nvme_start(&t, iothread ? ",iothread=io0 -object iothread,id=io0" : NULL);
     mch = qpci_device_find(t.bus, QPCI_DEVFN(0, 0));
     qpci_config_writeb(mch, 0x93, 0x03);    /* PAM3: 0xd0000.. RAM, RW */
     qtest_memset(t.qts, cq, 0, PG);
@@ -2081,10 +2085,17 @@ static void test_ring_remapped(void)
     g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 8, buf), ==, 0);
 
     qpci_config_writeb(mch, 0x93, 0x00);    /* hidden: PCI, nothing there */
+    drive_blockstats(&t, st);
+    rd = st[0];
     c = rw(NVME_CMD_READ, 0, 8);
     prp_fill(&t, &c, buf, 8 * 512);
     submit(&t, 1, &c, true);
-    /* An admin command round trip: the I/O command was processed too. */
+    /* The read completed (its CQE went nowhere) before the RAM is back. */
+    for (int i = 0; i < 500 && st[0] == rd; i++) {
+        g_usleep(10 * 1000);
+        drive_blockstats(&t, st);
+    }
+    g_assert_cmpint(st[0], ==, rd + 1);
     g_assert_cmphex(get_feature(&t, NVME_VOLATILE_WRITE_CACHE, 0, 0, NULL),
                     ==, 0);
     qpci_config_writeb(mch, 0x93, 0x03);
@@ -2093,6 +2104,46 @@ static void test_ring_remapped(void)
     /* The RAM is back: CQEs go there again, from the same slot. */
     g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 8, buf), ==, 0);
     g_free(mch);
+    nvme_stop(&t);
+}
+
+static void test_ring_remapped(void)
+{
+    ring_remapped(false);
+}
+
+static void test_ring_remapped_iothread(void)
+{
+    ring_remapped(true);
+}
+
+/*
+ * In D3hot the function touches no memory (PCIe 5.3.1.4.1): a read that
+ * completes meanwhile posts its CQE only back in D0 (old: at once).
+ */
+static void test_d3hot_holds_dma(void)
+{
+    NvmeTest t;
+    uint64_t buf;
+    uint8_t pm;
+    NvmeCmd c;
+    Cqe cqe;
+
+    nvme_start_device(&t, NULL, "null-co://",
+                      ",file.read-zeroes=on,file.latency-ns=200000000", NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    buf = ram_alloc(&t, PG);
+    pm = qpci_find_capability(t.dev, PCI_CAP_ID_PM, 0);
+    c = rw(NVME_CMD_READ, 0, 8);
+    prp_fill(&t, &c, buf, 8 * 512);
+    submit(&t, 1, &c, true);
+    qpci_config_writew(t.dev, pm + PCI_PM_CTRL, 3);
+    g_usleep(400 * 1000);
+    g_assert_false(cqe_peek(&t, 1, &cqe));
+    qpci_config_writew(t.dev, pm + PCI_PM_CTRL, 0);
+    cqe = reap(&t, 1, true);
+    g_assert_cmphex(cqe.status, ==, 0);
     nvme_stop(&t);
 }
 
@@ -3295,6 +3346,9 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/dirty-bitmap", test_dirty_bitmap);
     qtest_add_func("/nvme-accel/blockstats", test_blockstats);
     qtest_add_func("/nvme-accel/ring-remapped", test_ring_remapped);
+    qtest_add_func("/nvme-accel/ring-remapped-iothread",
+                   test_ring_remapped_iothread);
+    qtest_add_func("/nvme-accel/d3hot-holds-dma", test_d3hot_holds_dma);
     qtest_add_func("/nvme-accel/pm-flr", test_pm_flr);
     qtest_add_func("/nvme-accel/aer-keeps-cqe-slot", test_aer_keeps_cqe_slot);
     qtest_add_func("/nvme-accel/reset-over-delete", test_reset_over_delete);
