@@ -26,8 +26,8 @@
  * refused, as the kernel datapath, which sees only the RAM QEMU maps through
  * VFIO, refuses them.
  */
-static bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
-                              bool is_write)
+bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
+                       bool is_write)
 {
     AddressSpace *as = pci_get_address_space(PCI_DEVICE(n));
 
