@@ -2563,6 +2563,45 @@ static void test_data_in_mmio_iothread(void)
 }
 
 /*
+ * Bus Master Enable cleared while the iothread reads guest memory: the
+ * read was checked against the map with BME set and then made with it
+ * clear, i.e. dispatched to the unassigned region, which takes the BQL,
+ * held by the main loop waiting for the iothread to stop (deadlock, found
+ * by generic-fuzz-nvme-accel-iothread). An SQ shadow tail out of range
+ * keeps the iothread reading it: its poll handler sees work, the bottom
+ * half finds the value invalid, and again. BME goes off and on meanwhile.
+ */
+static void test_bus_master_race_iothread(void)
+{
+    enum { TOGGLES = 1000 };
+    struct sigaction watchdog = { .sa_handler = watchdog_expired }, old;
+    uint16_t command;
+    NvmeTest t;
+
+    nvme_start(&t, ",iothread=io0 -object iothread,id=io0");
+    nvme_enable(&t, 8);
+    shadow_doorbells_on(&t);
+    ioq(&t, 1, 16);
+    command = qpci_config_readw(t.dev, PCI_COMMAND);
+    qtest_writel(t.qts, t.dbs + 2 * 1 * 4, 0xffff);
+    sq_doorbell(&t, 1, 1);                      /* the ioeventfd: a kick */
+
+    sigaction(SIGALRM, &watchdog, &old);
+    alarm(3 * TIMEOUT_US / G_USEC_PER_SEC);
+    for (int i = 0; i < TOGGLES; i++) {
+        qpci_config_writew(t.dev, PCI_COMMAND, command & ~PCI_COMMAND_MASTER);
+        qpci_config_writew(t.dev, PCI_COMMAND, command);
+    }
+    alarm(0);
+    sigaction(SIGALRM, &old, NULL);
+
+    /* The controller is whole once the host writes a valid tail. */
+    qtest_writel(t.qts, t.dbs + 2 * 1 * 4, 0);
+    check_rw(&t, 1, 0, 8, 0, 62);
+    nvme_stop(&t);
+}
+
+/*
  * Not a test: "--bench DEVICE COUNT QD" drives COUNT 4 KiB reads through one
  * queue pair at queue depth QD, batching submissions and reaps so that the
  * qtest protocol costs little per command. scripts/bench-qemu-cost.sh runs
@@ -2708,6 +2747,8 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/kernel-bdev-dead", test_kernel_bdev_dead);
     qtest_add_func("/nvme-accel/data-in-mmio-iothread",
                    test_data_in_mmio_iothread);
+    qtest_add_func("/nvme-accel/bus-master-race-iothread",
+                   test_bus_master_race_iothread);
 
     return g_test_run();
 }
