@@ -11,7 +11,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${NVME_ACCEL_CACHE:-$HOME/.cache/nvme-accel}
-variant=${QEMU_VARIANT:-default}          # "asan" builds a sanitizer variant
+# "asan": ASan+UBSan; "fuzz": clang, libFuzzer, ASan+UBSan, qemu-fuzz-x86_64
+variant=${QEMU_VARIANT:-default}
 tree=$cache/qemu-tree
 build=$cache/qemu-build-$variant
 log() { echo "build-qemu: $*" >&2; }
@@ -105,6 +106,10 @@ conf=(--target-list=x86_64-softmmu
 case "$variant" in
     default) ;;
     asan) conf+=(--enable-asan --enable-ubsan) ;;
+    # generic-fuzz (tests/qtest/fuzz/) needs clang's libFuzzer; only this
+    # variant uses clang.
+    fuzz) conf+=(--cc=clang --cxx=clang++
+                 --enable-fuzzing --enable-asan --enable-ubsan) ;;
     *) log "unknown QEMU_VARIANT $variant"; exit 1 ;;
 esac
 # "roms": configure must have found the -m32 compiler for the option ROMs.
@@ -122,18 +127,26 @@ if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/.conf-stamp" 2>/dev/null)" 
     fi
     echo "$conf_stamp" > "$build/.conf-stamp"
 fi
-targets=(qemu-system-x86_64 ${QEMU_EXTRA_TARGETS:-})
+if [ "$variant" = fuzz ]; then
+    targets=(qemu-fuzz-x86_64 ${QEMU_EXTRA_TARGETS:-})
+else
+    targets=(qemu-system-x86_64 ${QEMU_EXTRA_TARGETS:-})
+fi
 log "building ${targets[*]}"
 ninja -C "$build" -j"$(nproc)" "${targets[@]}" >&2
 # Debian strips prebuilt blobs: build the x86 option ROMs (linuxboot_dma for
-# -kernel, pvh, kvmvapic) from source.
-make -s -C "$build/pc-bios/optionrom" >&2
+# -kernel, pvh, kvmvapic) from source. The fuzz variant boots nothing, and
+# configure finds no -m32 compiler for them with clang.
+if [ "$variant" != fuzz ]; then
+    make -s -C "$build/pc-bios/optionrom" >&2
+fi
 # Run from the build tree, QEMU looks for firmware under qemu-bundle/ (the
 # configured --firmwarepath and datadir relocated there): point it at
 # Debian's SeaBIOS and at the ROMs just built.
 mkdir -p "$build/qemu-bundle/usr/share" "$build/qemu-bundle/usr/local/share/qemu"
 ln -sfn /usr/share/seabios "$build/qemu-bundle/usr/share/seabios"
 for rom in "$build"/pc-bios/optionrom/*.bin; do
+    [ -e "$rom" ] || continue
     ln -sfn "$rom" "$build/qemu-bundle/usr/local/share/qemu/$(basename "$rom")"
 done
 echo "$build"

@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh core qemu  only some stages (deps core fuzz kernel qemu
-#                              qemu-asan guest module accel kvm bench)
+#                              qemu-asan qemu-fuzz guest module accel kvm
+#                              bench)
 #
 # Each stage's output goes to build/test-logs/<stage>.log; TAP lines
 # ("ok N", "not ok N") are counted. Ends with "N passed, N failed, N skipped".
@@ -16,7 +17,7 @@ passed=0 failed=0 skipped=0
 failures=()
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan guest module accel kvm bench)
+[ ${#stages[@]} -gt 0 ] || stages=(deps core fuzz kernel qemu qemu-asan qemu-fuzz guest module accel kvm bench)
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 # Run a command whose output has TAP lines; count them. A non-zero exit
@@ -135,6 +136,29 @@ if want qemu-asan; then
     else
         failed=$((failed + 1)); failures+=(qemu-asan-build)
         echo "=== qemu-asan-build FAILED:"; tail -n 40 "$qlog"
+    fi
+fi
+
+if want qemu-fuzz; then
+    # QEMU's generic-fuzz (tests/qtest/fuzz/) on the device, in a clang
+    # build with libFuzzer, ASan and UBSan: each config of
+    # patches/qemu/0008 for QEMU_FUZZ_SECONDS from the seed corpus. A crash,
+    # sanitizer report, leak or timeout fails; its reproducer stays in
+    # build/qemu-fuzz/<config>.corpus.crashes/.
+    qlog=$logs/qemu-fuzz-build.log
+    if QEMU_VARIANT=fuzz bash "$repo/scripts/build-qemu.sh" > "$qlog" 2>&1; then
+        passed=$((passed + 1))
+        qbuild=$(tail -n 1 "$qlog")
+        for c in nvme-accel nvme-accel-iothread; do
+            one "qemu-fuzz-$c" env UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+                "$repo/scripts/run-fuzz.sh" "$qbuild/qemu-fuzz-x86_64" \
+                "$repo/tests/fuzz/corpus-generic-nvme-accel" \
+                "${QEMU_FUZZ_SECONDS:-90}" "$repo/build/qemu-fuzz/$c.corpus" \
+                --fuzz-target="generic-fuzz-$c"
+        done
+    else
+        failed=$((failed + 1)); failures+=(qemu-fuzz-build)
+        echo "=== qemu-fuzz-build FAILED:"; tail -n 40 "$qlog"
     fi
 fi
 

@@ -27,8 +27,8 @@
  * refused, as the kernel datapath, which sees only the RAM QEMU maps through
  * VFIO, refuses them.
  */
-static bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
-                              bool is_write)
+bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
+                       bool is_write)
 {
     AddressSpace *as = pci_get_address_space(PCI_DEVICE(n));
 
@@ -52,26 +52,64 @@ static bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
     return true;
 }
 
+/*
+ * Copy to or from guest RAM through a MemoryRegionCache: translated once,
+ * never dispatched to MMIO. The map can change after nvme_accel_is_ram()
+ * (Bus Master Enable cleared, a BAR moved over RAM): what is not RAM any
+ * more fails here instead of reaching some device's registers, or the
+ * unassigned region, whose dispatch takes the BQL. From an iothread that
+ * deadlocked: the main loop holds the BQL while it waits for the iothread
+ * (a queue change, Bus Master Enable itself). Behind a vIOMMU the cache
+ * has no pointer: there the DMA helpers translate, as before.
+ */
+static int nvme_accel_ram_copy(NvmeAccelCtrl *n, uint64_t gpa, void *buf,
+                               uint32_t len, bool is_write)
+{
+    AddressSpace *as = pci_get_address_space(PCI_DEVICE(n));
+
+    if (!nvme_accel_is_ram(n, gpa, len, is_write)) {
+        return -EFAULT;
+    }
+    while (len) {
+        MemoryRegionCache cache;
+        int64_t l = address_space_cache_init(&cache, as, gpa, len, is_write);
+
+        if (l > 0 && !cache.ptr && memory_region_is_iommu(cache.mrs.mr)) {
+            address_space_cache_destroy(&cache);
+            return pci_dma_rw(PCI_DEVICE(n), gpa, buf, len,
+                              is_write ? DMA_DIRECTION_FROM_DEVICE :
+                              DMA_DIRECTION_TO_DEVICE,
+                              MEMTXATTRS_UNSPECIFIED) ? -EFAULT : 0;
+        }
+        if (l <= 0 || !cache.ptr) {
+            address_space_cache_destroy(&cache);
+            return -EFAULT;
+        }
+        if (is_write) {
+            address_space_write_cached(&cache, 0, buf, l);
+            /* Dirty logging and TCG code invalidation. */
+            address_space_cache_invalidate(&cache, 0, l);
+        } else {
+            address_space_read_cached(&cache, 0, buf, l);
+        }
+        address_space_cache_destroy(&cache);
+        gpa += l;
+        buf = (uint8_t *)buf + l;
+        len -= l;
+    }
+    return 0;
+}
+
 static int nvme_accel_mem_read(void *opaque, uint64_t gpa, void *buf,
                                uint32_t len)
 {
-    NvmeAccelCtrl *n = opaque;
-
-    if (!nvme_accel_is_ram(n, gpa, len, false)) {
-        return -EFAULT;
-    }
-    return pci_dma_read(PCI_DEVICE(n), gpa, buf, len) ? -EFAULT : 0;
+    return nvme_accel_ram_copy(opaque, gpa, buf, len, false);
 }
 
 static int nvme_accel_mem_write(void *opaque, uint64_t gpa, const void *buf,
                                 uint32_t len)
 {
-    NvmeAccelCtrl *n = opaque;
-
-    if (!nvme_accel_is_ram(n, gpa, len, true)) {
-        return -EFAULT;
-    }
-    return pci_dma_write(PCI_DEVICE(n), gpa, buf, len) ? -EFAULT : 0;
+    return nvme_accel_ram_copy(opaque, gpa, (void *)buf, len, true);
 }
 
 /* Data moves later, through the DMA helpers: check it is RAM now. */

@@ -376,12 +376,17 @@ uint16_t nvme_accel_map_block_status(int ret, bool is_write)
 /*
  * Map the request's scatter list straight into an I/O vector for the block
  * layer (what the DMA helpers do, without their per-request machinery).
- * Only guest RAM maps directly; anything else (address_space_map would
- * hand out a bounce buffer for MMIO) fails the command.
+ * Only guest RAM maps directly; anything else fails the command. Checked
+ * before mapping: address_space_map() of anything else for reading fills
+ * a bounce buffer from it, an MMIO access which takes the BQL. From an
+ * iothread that deadlocked, the main loop holding the BQL while it waits
+ * for the iothread (a queue change). The check after mapping catches a
+ * map that changed in between.
  */
 static bool nvme_accel_map_data(NvmeAccelRequest *req, bool to_guest)
 {
-    AddressSpace *as = pci_get_address_space(PCI_DEVICE(req->sq->ctrl));
+    NvmeAccelCtrl *n = req->sq->ctrl;
+    AddressSpace *as = pci_get_address_space(PCI_DEVICE(n));
     ram_addr_t offset;
     uint32_t i;
 
@@ -389,8 +394,12 @@ static bool nvme_accel_map_data(NvmeAccelRequest *req, bool to_guest)
     req->mapped_to_guest = to_guest;
     for (i = 0; i < req->r.nsg; i++) {
         hwaddr len = req->r.sg[i].len;
-        void *p = address_space_map(as, req->r.sg[i].addr, &len, to_guest,
-                                    MEMTXATTRS_UNSPECIFIED);
+        void *p = NULL;
+
+        if (nvme_accel_is_ram(n, req->r.sg[i].addr, len, to_guest)) {
+            p = address_space_map(as, req->r.sg[i].addr, &len, to_guest,
+                                  MEMTXATTRS_UNSPECIFIED);
+        }
 
         if (p && (len < req->r.sg[i].len ||
                   !qemu_ram_block_from_host(p, false, &offset))) {

@@ -318,6 +318,8 @@ void nvme_accel_intx_reaped(NvmeAccelCtrl *n);
 void nvme_accel_fatal(NvmeAccelCtrl *n, const char *why);
 
 /* mdev-accel-mem.c: guest RAM only */
+bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
+                       bool is_write);
 void nvme_accel_mem_init(NvmeAccelCtrl *n);
 void nvme_accel_ring_init(NvmeAccelCtrl *n, NvmeAccelRing *r, uint64_t base,
                           uint64_t len, bool is_write);

@@ -3205,6 +3205,128 @@ static void test_iothread(void)
     nvme_stop(&t);
 }
 
+/* A QEMU that stops answering fails the test instead of hanging it. */
+static void watchdog_expired(int sig)
+{
+    static const char msg[] = "watchdog: QEMU stopped answering\n";
+
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+        /* nothing more we can do from a signal handler */
+    }
+    abort();
+}
+
+/*
+ * A Write whose data pointer is not RAM (here: the controller's own
+ * registers) fails with Data Transfer Error, and the device never reads
+ * there: address_space_map() of MMIO bounces, reading the MMIO region from
+ * the I/O context. In an iothread that read takes the BQL; with the main
+ * loop holding it while it waits for the iothread (the reset's queue
+ * change), QEMU deadlocked (found by generic-fuzz-nvme-accel-iothread).
+ *
+ * The doorbell, writes to RAM that keep the main loop busy while the
+ * iothread fetches, and CC.EN=0 go in one qtest buffer that QEMU reads at
+ * once (it reads 1 KiB at a time): the main loop holds the BQL throughout.
+ * The iothread is usually there first; if it is late, the reset stops it
+ * before it fetches: so, rounds (the old code deadlocked in 5 runs of 5).
+ */
+static void test_data_in_mmio_iothread(void)
+{
+    enum { FILL = 30, ROUNDS = 5 };
+    uint64_t addr[FILL + 2];
+    uint32_t val[FILL + 2];
+    struct sigaction watchdog = { .sa_handler = watchdog_expired }, old;
+    NvmeTest t;
+    NvmeCmd c;
+    uint64_t scratch;
+    size_t len;
+
+    nvme_start(&t, ",iothread=io0 -object iothread,id=io0");
+    sigaction(SIGALRM, &watchdog, &old);
+    alarm(3 * TIMEOUT_US / G_USEC_PER_SEC);
+    for (int round = 0; round < ROUNDS; round++) {
+        nvme_enable(&t, 8);
+        ioq(&t, 1, 16);
+        c = rw(NVME_CMD_WRITE, 0, 8);
+        c.dptr.prp1 = cpu_to_le64(t.bar.addr);
+        g_assert_cmphex(run(&t, 1, &c).status, ==,
+                        NVME_DATA_TRAS_ERROR | NVME_DNR);
+
+        c = rw(NVME_CMD_WRITE, 0, 8);
+        c.dptr.prp1 = cpu_to_le64(t.bar.addr);
+        submit(&t, 1, &c, false);
+        scratch = ram_alloc(&t, PG);
+        addr[0] = t.bar.addr + 0x1000 + 2 * 1 * 4;
+        val[0] = t.q[1].sq_tail;
+        for (int i = 1; i <= FILL; i++) {
+            addr[i] = scratch + i * 4;
+            val[i] = i;
+        }
+        addr[FILL + 1] = t.bar.addr + NVME_REG_CC;
+        val[FILL + 1] = 0;
+        len = 0;
+        for (int i = 0; i < FILL + 2; i++) {
+            g_autofree char *line = g_strdup_printf("writel 0x%" PRIx64
+                                                    " 0x%x\n", addr[i],
+                                                    val[i]);
+
+            len += strlen(line);
+        }
+        g_assert_cmpuint(len, <=, 1024);
+        qtest_writel_batch(t.qts, addr, val, FILL + 2);
+        g_assert(wait_csts(&t, NVME_CSTS_READY, 0));
+        memset(t.q, 0, sizeof(t.q));
+        t.next_ram = RAM_POOL;
+    }
+    alarm(0);
+    sigaction(SIGALRM, &old, NULL);
+
+    /* The controller is whole. */
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    check_rw(&t, 1, 0, 8, 0, 61);
+    nvme_stop(&t);
+}
+
+/*
+ * Bus Master Enable cleared while the iothread reads guest memory: the
+ * read was checked against the map with BME set and then made with it
+ * clear, i.e. dispatched to the unassigned region, which takes the BQL,
+ * held by the main loop waiting for the iothread to stop (deadlock, found
+ * by generic-fuzz-nvme-accel-iothread). An SQ shadow tail out of range
+ * keeps the iothread reading it: its poll handler sees work, the bottom
+ * half finds the value invalid, and again. BME goes off and on meanwhile.
+ */
+static void test_bus_master_race_iothread(void)
+{
+    enum { TOGGLES = 1000 };
+    struct sigaction watchdog = { .sa_handler = watchdog_expired }, old;
+    uint16_t command;
+    NvmeTest t;
+
+    nvme_start(&t, ",iothread=io0 -object iothread,id=io0");
+    nvme_enable(&t, 8);
+    shadow_doorbells_on(&t);
+    ioq(&t, 1, 16);
+    command = qpci_config_readw(t.dev, PCI_COMMAND);
+    qtest_writel(t.qts, t.dbs + 2 * 1 * 4, 0xffff);
+    sq_doorbell(&t, 1, 1);                      /* the ioeventfd: a kick */
+
+    sigaction(SIGALRM, &watchdog, &old);
+    alarm(3 * TIMEOUT_US / G_USEC_PER_SEC);
+    for (int i = 0; i < TOGGLES; i++) {
+        qpci_config_writew(t.dev, PCI_COMMAND, command & ~PCI_COMMAND_MASTER);
+        qpci_config_writew(t.dev, PCI_COMMAND, command);
+    }
+    alarm(0);
+    sigaction(SIGALRM, &old, NULL);
+
+    /* The controller is whole once the host writes a valid tail. */
+    qtest_writel(t.qts, t.dbs + 2 * 1 * 4, 0);
+    check_rw(&t, 1, 0, 8, 0, 62);
+    nvme_stop(&t);
+}
+
 /*
  * Not a test: "--bench DEVICE COUNT QD" drives COUNT 4 KiB reads through one
  * queue pair at queue depth QD, batching submissions and reaps so that the
@@ -3364,6 +3486,10 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/kernel-fdset", test_kernel_fdset);
     qtest_add_func("/nvme-accel/cq-head-aer", test_cq_head_aer);
     qtest_add_func("/nvme-accel/kernel-bdev-dead", test_kernel_bdev_dead);
+    qtest_add_func("/nvme-accel/data-in-mmio-iothread",
+                   test_data_in_mmio_iothread);
+    qtest_add_func("/nvme-accel/bus-master-race-iothread",
+                   test_bus_master_race_iothread);
 
     return g_test_run();
 }
