@@ -649,6 +649,16 @@ bool nvme_accel_kernel_eligible(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
            pci_device_iommu_address_space(pci) == &address_space_memory;
 }
 
+/* Eligible now; one refused for a drain only is offered again at its end. */
+static bool nvme_accel_kernel_may_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    if (nvme_accel_kernel_eligible(n, sq)) {
+        return true;
+    }
+    n->recheck_after_drain |= n->blk_drained && n->kernel_wanted;
+    return false;
+}
+
 /*
  * Hand a userspace pair (new, or running here) to the module. The caller
  * has quiesced the userspace datapath.
@@ -659,16 +669,13 @@ bool nvme_accel_kernel_adopt(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     bool fresh;
     int ret;
 
-    if (!nvme_accel_kernel_eligible(n, sq)) {
-        /* Refused for a drain only: offered again when it ends. */
-        n->recheck_after_drain |= n->blk_drained && n->kernel_wanted;
+    if (!nvme_accel_kernel_may_adopt(n, sq)) {
         return false;
     }
     /* What the I/O context has not applied or posted yet. */
     nvme_accel_pair_sync(n, sq);
     /* That may have polled: a drain or a graph change may have begun. */
-    if (!nvme_accel_kernel_eligible(n, sq)) {
-        n->recheck_after_drain |= n->blk_drained && n->kernel_wanted;
+    if (!nvme_accel_kernel_may_adopt(n, sq)) {
         return false;
     }
     fresh = !sq->q.head && !sq->q.tail && !cq->q.head && !cq->q.tail &&

@@ -27,6 +27,12 @@
  * refused, as the kernel datapath, which sees only the RAM QEMU maps through
  * VFIO, refuses them.
  */
+static bool nvme_accel_mr_is_ram(MemoryRegion *mr, bool is_write)
+{
+    return memory_region_is_ram(mr) && !memory_region_is_ram_device(mr) &&
+           !(is_write && mr->readonly);
+}
+
 bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
                        bool is_write)
 {
@@ -42,8 +48,7 @@ bool nvme_accel_is_ram(NvmeAccelCtrl *n, uint64_t gpa, uint64_t len,
                                                    is_write,
                                                    MEMTXATTRS_UNSPECIFIED);
 
-        if (!memory_region_is_ram(mr) || (is_write && mr->readonly) ||
-            memory_region_is_ram_device(mr) || !plen) {
+        if (!nvme_accel_mr_is_ram(mr, is_write) || !plen) {
             return false;
         }
         gpa += plen;
@@ -210,15 +215,12 @@ static NvmeAccelRingCache *nvme_accel_ring_map(NvmeAccelRing *r)
 {
     AddressSpace *as = pci_get_address_space(PCI_DEVICE(r->ctrl));
     NvmeAccelRingCache *c = g_new0(NvmeAccelRingCache, 1);
-    MemoryRegion *mr;
     int64_t mapped;
 
     mapped = address_space_cache_init(&c->cache, as, r->base, r->len,
                                       r->is_write);
-    mr = c->cache.mrs.mr;
     if (mapped < 0 || (uint64_t)mapped < r->len || !c->cache.ptr ||
-        !memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
-        (r->is_write && mr->readonly)) {
+        !nvme_accel_mr_is_ram(c->cache.mrs.mr, r->is_write)) {
         nvme_accel_ring_cache_free(c);
         return NULL;
     }

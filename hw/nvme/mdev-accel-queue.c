@@ -1212,17 +1212,20 @@ bool nvme_accel_kernel_rehome(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
     return nvme_accel_kernel_adopt(n, sq);
 }
 
-/* Every I/O ring; RCU makes it safe beside the I/O context (BQL held). */
+/*
+ * Every ring mapped again where the bus master address space maps it now,
+ * swapped under RCU so that no access after this goes to the old place, in
+ * whichever thread runs the queue (BQL held). Rings of pairs in the module
+ * too: QEMU uses them again when they come back.
+ */
 static void nvme_accel_rings_refresh(NvmeAccelCtrl *n)
 {
-    unsigned i;
-
-    for (i = 1; i < n->nr_qpairs; i++) {
-        if (n->sq[i]) {
-            nvme_accel_ring_refresh(&n->sq[i]->ring);
+    for (unsigned i = 0; i < n->nr_qpairs; i++) {
+        if (n->sq[i] && nvme_accel_ring_refresh(&n->sq[i]->ring)) {
+            trace_nvme_accel_ring_remapped(i, false, n->sq[i]->ring.base);
         }
-        if (n->cq[i]) {
-            nvme_accel_ring_refresh(&n->cq[i]->ring);
+        if (n->cq[i] && nvme_accel_ring_refresh(&n->cq[i]->ring)) {
+            trace_nvme_accel_ring_remapped(i, true, n->cq[i]->ring.base);
         }
     }
 }
@@ -1277,18 +1280,12 @@ void nvme_accel_bus_master_changed(NvmeAccelCtrl *n)
     unsigned i;
 
     trace_nvme_accel_bus_master(on);
-    if (n->sq[0]) {
-        nvme_accel_ring_refresh(&n->sq[0]->ring);
-    }
-    if (n->cq[0]) {
-        nvme_accel_ring_refresh(&n->cq[0]->ring);
-    }
+    nvme_accel_rings_refresh(n);
     if (nvme_accel_have_io_queues(n)) {
         nvme_accel_io_quiesce(n);
         if (!on) {
             nvme_accel_pairs_move(n, false);
         }
-        nvme_accel_rings_refresh(n);
         if (on && n->kernel_wanted) {
             nvme_accel_pairs_move(n, true);
         }
@@ -1379,27 +1376,16 @@ static void nvme_accel_recheck_bh(void *opaque)
 
 /*
  * The memory map changed (the guest moved its memory: PAM, SMRAM, a
- * remapped region, a vIOMMU switched on): every ring is mapped again where
- * the address space maps it now, swapped under RCU so that no access after
- * the change goes to the old place, in whichever thread runs the queue.
- * Rings of pairs in the module too: QEMU uses them again when they come
- * back. Without Bus Master Enable the bus master address space maps
- * nothing; setting it maps every ring again (bus_master_changed).
+ * remapped region, a vIOMMU switched on): the rings follow it. Without Bus
+ * Master Enable the bus master address space maps nothing; setting it
+ * maps every ring again (bus_master_changed).
  */
 static void nvme_accel_mem_commit(MemoryListener *listener)
 {
     NvmeAccelCtrl *n = container_of(listener, NvmeAccelCtrl, mem_listener);
 
-    if (!nvme_accel_bus_master(n)) {
-        return;
-    }
-    for (unsigned i = 0; i < n->nr_qpairs; i++) {
-        if (n->sq[i] && nvme_accel_ring_refresh(&n->sq[i]->ring)) {
-            trace_nvme_accel_ring_remapped(i, false, n->sq[i]->ring.base);
-        }
-        if (n->cq[i] && nvme_accel_ring_refresh(&n->cq[i]->ring)) {
-            trace_nvme_accel_ring_remapped(i, true, n->cq[i]->ring.base);
-        }
+    if (nvme_accel_bus_master(n)) {
+        nvme_accel_rings_refresh(n);
     }
 }
 

@@ -2185,26 +2185,32 @@ static void *slow_io(void *arg)
  * meanwhile; a DESTROY_QUEUE_PAIR meanwhile ends the wait with ENOENT.
  */
 /* Wait until @dev (/dev/NAME) has @n commands in flight. */
-static bool inflight_is(const char *dev, unsigned int n)
+static int inflight(const char *dev)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	unsigned int r, w;
+	FILE *f;
+
+	if (!realpath(dev, real))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/block/%s/inflight",
+		 strrchr(real, '/') + 1);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%u %u", &r, &w) != 2)
+		r = w = -1;
+	fclose(f);
+	return r + w;
+}
+
+static bool inflight_is(const char *dev, int n)
 {
 	uint64_t until = now_ns() + 2000000000ull;
-	char path[128];
 
-	snprintf(path, sizeof(path), "/sys/block/%s/inflight",
-		 strrchr(dev, '/') + 1);
-	while (now_ns() < until) {
-		unsigned int r = 0, w = 0;
-		FILE *f = fopen(path, "r");
-
-		if (f && fscanf(f, "%u %u", &r, &w) == 2 && r + w == n) {
-			fclose(f);
-			return true;
-		}
-		if (f)
-			fclose(f);
+	while (inflight(dev) != n && now_ns() < until)
 		usleep(1000);
-	}
-	return false;
+	return inflight(dev) == n;
 }
 
 static void test_quiesce_slow(const char *slow)
@@ -2444,25 +2450,6 @@ static void *unmap_thread(void *arg)
 }
 
 /* Block-layer requests in flight on @dev (/sys/block/X/inflight), or -1. */
-static int inflight(const char *dev)
-{
-	char path[PATH_MAX], real[PATH_MAX];
-	unsigned int r, w;
-	FILE *f;
-
-	if (!realpath(dev, real))
-		return -1;
-	snprintf(path, sizeof(path), "/sys/block/%s/inflight",
-		 strrchr(real, '/') + 1);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%u %u", &r, &w) != 2)
-		r = w = -1;
-	fclose(f);
-	return r + w;
-}
-
 static bool inflight_reaches(const char *dev, int n)
 {
 	uint64_t until = now_ns() + 2000000000ull;
