@@ -40,8 +40,7 @@ static uint16_t nac_decode_rw(const struct nac_ctrl *ctrl,
 		return NAC_SC_INVALID_FIELD | NAC_DNR;
 	if (req->op == NAC_OP_WRITE && ns->read_only)
 		return NAC_SC_NS_WRITE_PROTECTED | NAC_DNR;
-	return nac_map_dptr(ctrl, mem, sqe, req->len, to_guest,
-			    req->sg, req->sg_max, &req->nsg);
+	return nac_map_req(ctrl, mem, sqe, to_guest, req);
 }
 
 static uint16_t nac_decode_write_zeroes(const struct nac_ns *ns,
@@ -78,11 +77,10 @@ static uint16_t nac_decode_dsm(const struct nac_ctrl *ctrl,
 	if (!req->ranges)
 		return NAC_SC_INTERNAL;
 	req->len = nr * sizeof(struct nac_dsm_range);
-	status = nac_map_dptr(ctrl, mem, sqe, req->len, false,
-			      req->sg, req->sg_max, &req->nsg);
+	status = nac_map_req(ctrl, mem, sqe, false, req);
 	if (status)
 		return status;
-	if (nac_sg_read(mem, req->sg, req->nsg, req->ranges, req->len))
+	if (nac_req_read(mem, req, req->ranges))
 		return NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
 	for (i = 0; i < nr; i++) {
 		struct nac_dsm_range *r = &req->ranges[i];
@@ -113,6 +111,7 @@ uint16_t nac_cmd_decode(const struct nac_ctrl *ctrl, const struct nac_ns *ns,
 	req->len = 0;
 	req->nsg = 0;
 	req->nr_ranges = 0;
+	req->streamed = false;
 
 	/* Fused operations are not supported (Identify FUSES = 0). */
 	if (nac_unlikely(sqe->flags & NAC_SQE_FUSE_MASK))

@@ -138,10 +138,19 @@ uint16_t nac_map_prp(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 	return nac_sg_translate(mem, sg, *nsg, to_guest);
 }
 
+/*
+ * One walk of an SGL for @remaining bytes. Each data block goes into the
+ * scatter list until it is full (the rest is then only checked), or, in
+ * copy mode (@buf set), is copied to or from @buf.
+ */
 struct nac_sgl_walk {
+	const struct nac_mem *mem;
 	struct nac_sg *sg;
 	uint32_t sg_max;
 	uint32_t *nsg;
+	bool full;		/* @sg ran out of entries */
+	uint8_t *buf;		/* copy mode */
+	bool to_guest;
 	uint64_t remaining;
 	uint32_t ndesc;
 };
@@ -149,6 +158,7 @@ struct nac_sgl_walk {
 static uint16_t nac_sgl_data(struct nac_sgl_walk *w,
 			     const struct nac_sgl_desc *d)
 {
+	const struct nac_mem *mem = w->mem;
 	uint64_t addr = nac_le64(d->addr);
 	uint32_t len = nac_le32(d->len);
 
@@ -159,9 +169,22 @@ static uint16_t nac_sgl_data(struct nac_sgl_walk *w,
 	/* We do not advertise SGLs longer than the transfer (SGLS bit 16). */
 	if (nac_unlikely(len > w->remaining))
 		return NAC_SC_SGL_INVALID_DATA_LEN | NAC_DNR;
+	if (nac_unlikely(addr + len < addr))
+		return NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
 	w->remaining -= len;
-	return nac_sg_add(w->sg, w->sg_max, w->nsg, addr, len,
-			  NAC_SC_SGL_INVALID_COUNT | NAC_DNR);
+	if (w->buf) {
+		int ret = w->to_guest ?
+			  mem->ops->write(mem->opaque, addr, w->buf, len) :
+			  mem->ops->read(mem->opaque, addr, w->buf, len);
+
+		if (ret)
+			return NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
+		w->buf += len;
+		return 0;
+	}
+	if (!w->full && nac_sg_add(w->sg, w->sg_max, w->nsg, addr, len, 1))
+		w->full = true;
+	return 0;
 }
 
 /* A segment descriptor: where the next segment is, and how long. */
@@ -176,23 +199,17 @@ static uint16_t nac_sgl_segment_ok(const struct nac_sgl_desc *d)
 	return 0;
 }
 
-uint16_t nac_map_sgl(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
-		     const struct nac_sgl_desc *sgl1, uint64_t len,
-		     bool to_guest, struct nac_sg *sg, uint32_t sg_max,
-		     uint32_t *nsg)
+static uint16_t nac_sgl_walk(struct nac_sgl_walk *w,
+			     const struct nac_sgl_desc *sgl1)
 {
-	struct nac_sgl_walk w = {
-		.sg = sg, .sg_max = sg_max, .nsg = nsg, .remaining = len,
-	};
+	const struct nac_mem *mem = w->mem;
 	struct nac_sgl_desc seg = *sgl1, d[8];
 	bool last = false;
 	uint16_t status;
 
-	(void)ctrl;
-	*nsg = 0;
 	switch (sgl1->type >> 4) {
 	case NAC_SGL_TYPE_DATA_BLOCK:
-		status = nac_sgl_data(&w, sgl1);
+		status = nac_sgl_data(w, sgl1);
 		goto done;
 	case NAC_SGL_TYPE_SEGMENT:
 		break;
@@ -213,11 +230,11 @@ uint16_t nac_map_sgl(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 		status = nac_sgl_segment_ok(&seg);
 		if (status)
 			return status;
-		if (!w.remaining)	/* more list than data */
+		if (!w->remaining)	/* more list than data */
 			return NAC_SC_SGL_INVALID_DATA_LEN | NAC_DNR;
-		if (nac_unlikely(w.ndesc + n > NAC_SGL_MAX_DESC))
+		if (nac_unlikely(w->ndesc + n > NAC_SGL_MAX_DESC))
 			return NAC_SC_SGL_INVALID_COUNT | NAC_DNR;
-		w.ndesc += n;
+		w->ndesc += n;
 
 		while (i < n) {
 			chunk = n - i < 8 ? n - i : 8;
@@ -228,7 +245,7 @@ uint16_t nac_map_sgl(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 				uint8_t type = d[k].type >> 4;
 
 				if (type == NAC_SGL_TYPE_DATA_BLOCK) {
-					status = nac_sgl_data(&w, &d[k]);
+					status = nac_sgl_data(w, &d[k]);
 					if (status)
 						return status;
 					continue;
@@ -255,9 +272,38 @@ uint16_t nac_map_sgl(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 done:
 	if (status)
 		return status;
-	if (nac_unlikely(w.remaining))
+	if (nac_unlikely(w->remaining))
 		return NAC_SC_SGL_INVALID_DATA_LEN | NAC_DNR;
+	return 0;
+}
+
+uint16_t nac_map_sgl(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
+		     const struct nac_sgl_desc *sgl1, uint64_t len,
+		     bool to_guest, struct nac_sg *sg, uint32_t sg_max,
+		     uint32_t *nsg)
+{
+	struct nac_sgl_walk w = {
+		.mem = mem, .sg = sg, .sg_max = sg_max, .nsg = nsg,
+		.remaining = len,
+	};
+	uint16_t status;
+
+	(void)ctrl;
+	*nsg = 0;
+	status = nac_sgl_walk(&w, sgl1);
+	if (status)
+		return status;
+	if (w.full)
+		return NAC_SG_FULL;
 	return nac_sg_translate(mem, sg, *nsg, to_guest);
+}
+
+/* SGL1 spans dptr1 and dptr2: copy it out field by field. */
+static void nac_sqe_sgl1(const struct nac_sqe *sqe, struct nac_sgl_desc *sgl1)
+{
+	memcpy(sgl1, &sqe->dptr1, sizeof(sqe->dptr1));
+	memcpy((uint8_t *)sgl1 + sizeof(sqe->dptr1), &sqe->dptr2,
+	       sizeof(sqe->dptr2));
 }
 
 uint16_t nac_map_dptr(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
@@ -276,10 +322,7 @@ uint16_t nac_map_dptr(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 		/* No metadata is supported, so MPTR is never used. */
 		if (!ctrl->sgl)
 			return NAC_SC_INVALID_FIELD | NAC_DNR;
-		/* SGL1 spans dptr1 and dptr2: copy it out field by field. */
-		memcpy(&sgl1, &sqe->dptr1, sizeof(sqe->dptr1));
-		memcpy((uint8_t *)&sgl1 + sizeof(sqe->dptr1), &sqe->dptr2,
-		       sizeof(sqe->dptr2));
+		nac_sqe_sgl1(sqe, &sgl1);
 		return nac_map_sgl(ctrl, mem, &sgl1, len, to_guest,
 				   sg, sg_max, nsg);
 	default:
@@ -305,6 +348,51 @@ static int nac_sg_copy(const struct nac_mem *mem, const struct nac_sg *sg,
 		len -= n;
 	}
 	return len ? -EINVAL : 0;
+}
+
+uint16_t nac_map_req(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
+		     const struct nac_sqe *sqe, bool to_guest,
+		     struct nac_req *req)
+{
+	uint16_t status;
+
+	req->streamed = false;
+	status = nac_map_dptr(ctrl, mem, sqe, req->len, to_guest, req->sg,
+			      req->sg_max, &req->nsg);
+	if (status != NAC_SG_FULL)
+		return status;
+	/* Valid, only too scattered to hold: walk it again when copying. */
+	req->nsg = 0;
+	req->streamed = true;
+	nac_sqe_sgl1(sqe, &req->sgl1);
+	return 0;
+}
+
+static int nac_req_copy(const struct nac_mem *mem, const struct nac_req *req,
+			uint8_t *buf, bool to_guest)
+{
+	struct nac_sgl_walk w = {
+		.mem = mem, .buf = buf, .to_guest = to_guest,
+		.remaining = req->len,
+	};
+
+	if (!req->streamed)
+		return nac_sg_copy(mem, req->sg, req->nsg, buf, req->len,
+				   to_guest);
+	/* The guest may have changed its list since: same checks again. */
+	return nac_sgl_walk(&w, &req->sgl1) ? -EFAULT : 0;
+}
+
+int nac_req_read(const struct nac_mem *mem, const struct nac_req *req,
+		 void *buf)
+{
+	return nac_req_copy(mem, req, buf, false);
+}
+
+int nac_req_write(const struct nac_mem *mem, const struct nac_req *req,
+		  const void *buf)
+{
+	return nac_req_copy(mem, req, (uint8_t *)buf, true);
 }
 
 int nac_sg_read(const struct nac_mem *mem, const struct nac_sg *sg,

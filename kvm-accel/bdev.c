@@ -404,7 +404,8 @@ static sector_t kacc_sector(struct kacc_dev *dev, u64 lba)
 /*
  * Can the bio use the guest's pages as they are? Every segment must meet
  * the device's DMA alignment, and the pages must fit the request's pin
- * array (a very fragmented SGL may not). Returns the page count or 0.
+ * array (a very fragmented SGL may not; a streamed one has no scatter
+ * list at all). Returns the page count or 0.
  */
 static unsigned int kacc_direct_pages(struct kacc_dev *dev,
 				      const struct kacc_req *req)
@@ -525,8 +526,7 @@ static bool kacc_submit_rw(struct kacc_dev *dev, struct kacc_req *req)
 		}
 		req->bounce_len = len;
 		dev->bounce_bytes += len;
-		if (write && nac_sg_read(&qp->mem, req->r.sg, req->r.nsg,
-					 req->bounce, req->r.len)) {
+		if (write && nac_req_read(&qp->mem, &req->r, req->bounce)) {
 			req->status = NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
 			goto out_release;
 		}
@@ -691,7 +691,7 @@ static u16 kacc_compare(struct kacc_req *req)
 
 	if (!host)
 		return NAC_SC_INTERNAL;
-	if (nac_sg_read(&req->qp->mem, req->r.sg, req->r.nsg, host, req->r.len))
+	if (nac_req_read(&req->qp->mem, &req->r, host))
 		status = NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
 	else if (memcmp(host, req->bounce, req->r.len))
 		status = NAC_SC_COMPARE_FAILURE | NAC_DNR;
@@ -736,8 +736,7 @@ bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req)
 			req->status = kacc_blk_status_to_nvme(sts, req->r.op);
 	} else if (req->bounce && !req->status) {
 		if (req->r.op == NAC_OP_READ &&
-		    nac_sg_write(&req->qp->mem, req->r.sg, req->r.nsg,
-				 req->bounce, req->r.len))
+		    nac_req_write(&req->qp->mem, &req->r, req->bounce))
 			req->status = NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
 		else if (req->r.op == NAC_OP_COMPARE)
 			req->status = kacc_compare(req);

@@ -467,12 +467,52 @@ static void nvme_accel_compare_cb(void *opaque, int ret)
     }
     block_acct_done(blk_get_stats(n->blkconf.blk), &req->acct);
     host = g_malloc(req->r.len);
-    if (nac_sg_read(&n->mem, req->r.sg, req->r.nsg, host, req->r.len)) {
+    if (nac_req_read(&n->mem, &req->r, host)) {
         req->status = NVME_DATA_TRAS_ERROR | NVME_DNR;
     } else if (memcmp(host, req->bounce, req->r.len)) {
         req->status = NVME_CMP_FAILURE | NVME_DNR;
     }
     nvme_accel_complete(req);
+}
+
+/*
+ * A read into a bounce buffer (a streamed SGL, see nac_req.streamed): the
+ * guest's list is walked again to copy the data out.
+ */
+static void nvme_accel_streamed_read_cb(void *opaque, int ret)
+{
+    NvmeAccelRequest *req = opaque;
+    NvmeAccelCtrl *n = req->sq->ctrl;
+
+    if (ret >= 0 && nac_req_write(&n->io_mem, &req->r, req->bounce)) {
+        trace_nvme_accel_err_streamed(req->sq->q.qid,
+                                      le16_to_cpu(req->r.cid));
+        req->status = NVME_DATA_TRAS_ERROR | NVME_DNR;
+    }
+    nvme_accel_rw_cb(req, ret);
+}
+
+/*
+ * Data for a read or write: the guest's buffer mapped as it is or, for an
+ * SGL with more discontiguous blocks than a request holds, a bounce buffer
+ * (filled now for a write).
+ */
+static bool nvme_accel_prepare_data(NvmeAccelRequest *req)
+{
+    NvmeAccelCtrl *n = req->sq->ctrl;
+
+    if (!req->r.streamed) {
+        return nvme_accel_map_data(req, req->r.op == NAC_OP_READ);
+    }
+    req->bounce = blk_blockalign(n->blkconf.blk, req->r.len);
+    qemu_iovec_init_buf(&req->bounce_iov, req->bounce, req->r.len);
+    if (req->r.op == NAC_OP_WRITE &&
+        nac_req_read(&n->io_mem, &req->r, req->bounce)) {
+        trace_nvme_accel_err_streamed(req->sq->q.qid,
+                                      le16_to_cpu(req->r.cid));
+        return false;
+    }
+    return true;
 }
 
 static void nvme_accel_discard_cb(void *opaque, int ret)
@@ -516,26 +556,30 @@ static void nvme_accel_submit(NvmeAccelRequest *req)
     BlockAcctStats *stats = blk_get_stats(blk);
     int64_t offset = req->r.slba << n->ns.lba_shift;
     uint64_t units = req->r.len >> BDRV_SECTOR_BITS;
+    QEMUIOVector *iov;
 
     switch (req->r.op) {
     case NAC_OP_READ:
     case NAC_OP_WRITE:
-        if (!nvme_accel_map_data(req, req->r.op == NAC_OP_READ)) {
+        if (!nvme_accel_prepare_data(req)) {
             req->status = NVME_DATA_TRAS_ERROR | NVME_DNR;
             nvme_accel_complete(req);
             break;
         }
+        iov = req->r.streamed ? &req->bounce_iov : &req->iov;
         if (req->r.op == NAC_OP_READ) {
             qatomic_add(&n->stats.units_read, units);
             qatomic_inc(&n->stats.read_commands);
             block_acct_start(stats, &req->acct, req->r.len, BLOCK_ACCT_READ);
-            req->aiocb = blk_aio_preadv(blk, offset, &req->iov, 0,
+            req->aiocb = blk_aio_preadv(blk, offset, iov, 0,
+                                        req->r.streamed ?
+                                        nvme_accel_streamed_read_cb :
                                         nvme_accel_rw_cb, req);
         } else {
             qatomic_add(&n->stats.units_written, units);
             qatomic_inc(&n->stats.write_commands);
             block_acct_start(stats, &req->acct, req->r.len, BLOCK_ACCT_WRITE);
-            req->aiocb = blk_aio_pwritev(blk, offset, &req->iov,
+            req->aiocb = blk_aio_pwritev(blk, offset, iov,
                                          req->r.fua ? BDRV_REQ_FUA : 0,
                                          nvme_accel_rw_cb, req);
         }

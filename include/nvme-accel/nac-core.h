@@ -210,6 +210,12 @@ struct nac_req {
 	uint64_t len;		/* data bytes */
 	uint32_t nsg;
 	uint32_t nr_ranges;	/* DSM ranges, host endian */
+	/*
+	 * The SGL has more discontiguous blocks than @sg holds (nsg is 0):
+	 * nac_req_read() and nac_req_write() walk it again from @sgl1.
+	 */
+	bool streamed;
+	struct nac_sgl_desc sgl1;
 };
 
 /*
@@ -221,6 +227,12 @@ struct nac_req {
 uint16_t nac_cmd_decode(const struct nac_ctrl *ctrl, const struct nac_ns *ns,
 			const struct nac_mem *mem, const struct nac_sqe *sqe,
 			struct nac_req *req);
+
+/*
+ * Not an NVMe status: the SGL is valid but has more discontiguous blocks
+ * than @sg_max. nac_map_req() turns it into a streamed request.
+ */
+#define NAC_SG_FULL		0xffff
 
 /*
  * Walk a command's data pointer (PRP or SGL, by PSDT) for @len bytes.
@@ -236,6 +248,23 @@ uint16_t nac_map_sgl(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 		     const struct nac_sgl_desc *sgl1, uint64_t len,
 		     bool to_guest, struct nac_sg *sg, uint32_t sg_max,
 		     uint32_t *nsg);
+
+/*
+ * Map the data pointer of @sqe for req->len bytes into req->sg, or mark the
+ * request streamed when its SGL does not fit (see nac_req.streamed).
+ */
+uint16_t nac_map_req(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
+		     const struct nac_sqe *sqe, bool to_guest,
+		     struct nac_req *req);
+
+/*
+ * Copy req->len bytes between the request's guest buffer and a flat one,
+ * streamed or not. 0, or -EFAULT/-EINVAL (a data transfer error).
+ */
+int nac_req_read(const struct nac_mem *mem, const struct nac_req *req,
+		 void *buf);
+int nac_req_write(const struct nac_mem *mem, const struct nac_req *req,
+		  const void *buf);
 
 /* Copy between a scatter list in guest memory and a flat buffer. */
 int nac_sg_read(const struct nac_mem *mem, const struct nac_sg *sg,

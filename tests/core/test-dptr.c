@@ -328,11 +328,99 @@ static void test_sgl_too_many_segments(void)
 	struct nac_sgl_desc many[SG_MAX + 1];
 
 	setup();
-	/* More discontiguous blocks than the caller can hold. */
+	/* More discontiguous blocks than the caller can hold: still valid. */
 	for (unsigned i = 0; i <= SG_MAX; i++)
 		many[i] = DATA(pg(100 + 2 * i), 512);
 	put_descs(pg(10), many, SG_MAX + 1);
 	g_assert_cmphex(sgl(LAST(pg(10), SG_MAX + 1), 512 * (SG_MAX + 1)), ==,
+			NAC_SG_FULL);
+	g_assert_cmpuint(nsg, ==, SG_MAX);
+	/* Past the full list, the rest is still checked. */
+	many[SG_MAX] = desc(pg(300), 512, 0x10);
+	put_descs(pg(10), many, SG_MAX + 1);
+	g_assert_cmphex(sgl(LAST(pg(10), SG_MAX + 1), 512 * (SG_MAX + 1)), ==,
+			DNR(NAC_SC_SGL_INVALID_TYPE));
+	teardown();
+}
+
+/* A request whose SGL does not fit its scatter list is streamed. */
+static void test_sgl_streamed(void)
+{
+	enum { N = 3 * SG_MAX };
+	static struct nac_sgl_desc many[N];
+	static struct nac_sg big[N];
+	struct nac_req req = { .sg = sg, .sg_max = SG_MAX, .len = N * 16 };
+	struct nac_sgl_desc first = SEG(pg(10), N / 2);
+	struct nac_sqe sqe = {
+		.flags = NAC_PSDT_SGL_MPTR_CONTIG << NAC_SQE_PSDT_SHIFT,
+	};
+	uint8_t in[N * 16], out[N * 16];
+
+	setup();
+	/* 16 bytes here, 16 bytes there, over two segments. */
+	for (unsigned i = 0; i < N; i++)
+		many[i] = DATA(pg(100) + 32 * i, 16);
+	put_descs(pg(10), many, N / 2 - 1);
+	many[N / 2 - 1] = LAST(pg(20), N - (N / 2 - 1));
+	put_descs(pg(10) + 16 * (N / 2 - 1), &many[N / 2 - 1], 1);
+	many[N / 2 - 1] = DATA(pg(100) + 32 * (N / 2 - 1), 16);
+	put_descs(pg(20), &many[N / 2 - 1], N - (N / 2 - 1));
+	memcpy(&sqe.dptr1, &first, sizeof(first));
+	for (unsigned i = 0; i < sizeof(in); i++)
+		in[i] = i * 13;
+
+	g_assert_cmphex(nac_map_req(&ctrl, &fm.mem, &sqe, true, &req), ==, 0);
+	g_assert_true(req.streamed);
+	g_assert_cmpuint(req.nsg, ==, 0);
+	g_assert_cmpint(nac_req_write(&fm.mem, &req, in), ==, 0);
+	for (unsigned i = 0; i < N; i++)
+		g_assert_cmpmem(fake_mem_ptr(&fm, pg(100) + 32 * i), 16,
+				in + 16 * i, 16);
+	g_assert_cmpint(nac_req_read(&fm.mem, &req, out), ==, 0);
+	g_assert_cmpmem(in, sizeof(in), out, sizeof(out));
+
+	/* The guest breaks its list after the command was accepted. */
+	many[0] = DATA(RAM_BASE + RAM_SIZE, 16);
+	put_descs(pg(10), many, 1);
+	g_assert_cmpint(nac_req_read(&fm.mem, &req, out), ==, -EFAULT);
+	many[0] = DATA(pg(100), 32);
+	put_descs(pg(10), many, 1);
+	g_assert_cmpint(nac_req_write(&fm.mem, &req, in), ==, -EFAULT);
+
+	/* A list that fits is mapped, not streamed. */
+	req.sg = big;
+	req.sg_max = N;
+	many[0] = DATA(pg(100), 16);
+	put_descs(pg(10), many, 1);
+	g_assert_cmphex(nac_map_req(&ctrl, &fm.mem, &sqe, true, &req), ==, 0);
+	g_assert_false(req.streamed);
+	g_assert_cmpuint(req.nsg, ==, N);
+	teardown();
+}
+
+/* More than NAC_SGL_MAX_DESC descriptors are refused, streamed or not. */
+static void test_sgl_desc_limit(void)
+{
+	static struct nac_sgl_desc many[NAC_SGL_MAX_DESC + 1];
+	struct nac_req req = { .sg = sg, .sg_max = SG_MAX };
+	struct nac_sgl_desc first;
+	struct nac_sqe sqe = {
+		.flags = NAC_PSDT_SGL_MPTR_CONTIG << NAC_SQE_PSDT_SHIFT,
+	};
+
+	setup();
+	for (unsigned i = 0; i <= NAC_SGL_MAX_DESC; i++)
+		many[i] = DATA(pg(100) + 32 * i, 16);
+	put_descs(pg(10), many, NAC_SGL_MAX_DESC + 1);
+	first = LAST(pg(10), NAC_SGL_MAX_DESC);
+	memcpy(&sqe.dptr1, &first, sizeof(first));
+	req.len = NAC_SGL_MAX_DESC * 16;
+	g_assert_cmphex(nac_map_req(&ctrl, &fm.mem, &sqe, false, &req), ==, 0);
+	g_assert_true(req.streamed);
+	first = LAST(pg(10), NAC_SGL_MAX_DESC + 1);
+	memcpy(&sqe.dptr1, &first, sizeof(first));
+	req.len += 16;
+	g_assert_cmphex(nac_map_req(&ctrl, &fm.mem, &sqe, false, &req), ==,
 			DNR(NAC_SC_SGL_INVALID_COUNT));
 	teardown();
 }
@@ -399,6 +487,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/dptr/sgl-bad-lists", test_sgl_bad_lists);
 	g_test_add_func("/dptr/sgl-too-many-segments",
 			test_sgl_too_many_segments);
+	g_test_add_func("/dptr/sgl-streamed", test_sgl_streamed);
+	g_test_add_func("/dptr/sgl-desc-limit", test_sgl_desc_limit);
 	g_test_add_func("/dptr/psdt", test_dptr_psdt);
 	g_test_add_func("/dptr/sg-copy", test_sg_copy);
 	return g_test_run();

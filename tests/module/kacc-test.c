@@ -1046,6 +1046,22 @@ static void test_create_errors(void)
 static struct tq q1, q2, q3;
 static uint64_t buf_a, buf_b;		/* 256 KiB data buffers */
 
+/* A streamed SGL: more 512-byte blocks than a request's scatter list. */
+#define STREAM_N	256
+
+/* STREAM_N data block descriptors for @buf, last block first. */
+static void sgl_reverse(struct nac_sgl_desc *seg, uint64_t buf)
+{
+	unsigned int i;
+
+	memset(seg, 0, STREAM_N * sizeof(*seg));
+	for (i = 0; i < STREAM_N; i++) {
+		seg[i].addr = buf + (uint64_t)(STREAM_N - 1 - i) * 512;
+		seg[i].len = 512;
+		seg[i].type = NAC_SGL_TYPE_DATA_BLOCK << 4;
+	}
+}
+
 static void test_data(void)
 {
 	uint64_t slba = 1000;
@@ -1162,6 +1178,45 @@ static void test_data(void)
 		ok(check(buf_b + 8192, 4096, 6) &&
 		   !memcmp(g2h(buf_b), (char *)g2h(buf_a) + 4096, 8192),
 		   "SGL read scatters the data as described");
+	}
+
+	/*
+	 * An SGL with more discontiguous blocks than a request's scatter
+	 * list holds (65 at 256 KiB): bounced, its list walked again to copy.
+	 * Blocks in reverse order, so that none merge.
+	 */
+	{
+		struct nac_sgl_desc *d = (void *)&s.dptr1, *seg;
+		uint64_t list = galloc(STREAM_N * 16, PAGE);
+		bool reversed = true;
+		unsigned int i;
+
+		seg = g2h(list);
+		fill(buf_a, STREAM_N * 512, 8);
+		sgl_reverse(seg, buf_a);
+		sqe_rw(&s, NAC_CMD_WRITE, slba, STREAM_N * 512 >> lba_shift);
+		s.flags = NAC_PSDT_SGL_MPTR_CONTIG << NAC_SQE_PSDT_SHIFT;
+		d->addr = list;
+		d->len = STREAM_N * 16;
+		d->type = NAC_SGL_TYPE_LAST_SEGMENT << 4;
+		status_is(tq_cmd(&q3, &s), 0,
+			  "write, SGL of 256 blocks in reverse order");
+		status_is(io(&q1, NAC_CMD_READ, slba,
+			     STREAM_N * 512 >> lba_shift, buf_b), 0,
+			  "read it back through PRPs");
+		for (i = 0; i < STREAM_N; i++)
+			reversed &= !memcmp(g2h(buf_b + i * 512),
+					    g2h(buf_a + (STREAM_N - 1 - i) * 512),
+					    512);
+		ok(reversed, "the device holds the blocks as the SGL listed them");
+		memset(g2h(buf_a), 0, STREAM_N * 512);
+		sgl_reverse(seg, buf_a);
+		s.opcode = NAC_CMD_READ;
+		status_is(tq_cmd(&q3, &s), 0, "read, the same SGL");
+		ok(check(buf_a, STREAM_N * 512, 8),
+		   "the read scattered them back in order");
+		s.opcode = NAC_CMD_COMPARE;
+		status_is(tq_cmd(&q3, &s), 0, "compare, the same SGL");
 	}
 
 	/* FUA, Flush. */
@@ -2286,6 +2341,61 @@ out:
 	close(d.group);
 	close(irq);
 	succeeds(mdev_remove(&d), "remove the mdev");
+}
+
+/*
+ * A streamed read walks the guest's SGL again when it completes: a guest
+ * that rewrites the list meanwhile, to point outside its memory, gets a
+ * data transfer error, and nothing lands anywhere else.
+ */
+static void test_streamed_slow(const char *slow)
+{
+	struct nac_sgl_desc *d, *seg;
+	uint64_t list = galloc(STREAM_N * 16, PAGE);
+	struct nac_sqe s;
+	struct nac_cqe c = { 0 };
+	struct vdev dv;
+	struct tq q;
+	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (!ok(mdev_create(&dv) == 0 && group_open(&dv) == 0 &&
+		device_open(&dv) == 0 && attach(dv.fd, slow, 0, NULL) == 0 &&
+		set_irqs(dv.fd, 0, 1, &irq) == 0,
+		"an mdev on %s (1 s per I/O)", slow))
+		goto out;
+	tq_init(&q, dv.fd, 1, 8, 8, TQ_SGL, 0, irq, 0);
+	if (!ok(tq_create(&q) == 0, "an SGL queue pair on it")) {
+		close(q.kick);
+		goto out;
+	}
+	seg = g2h(list);
+	sgl_reverse(seg, buf_b);
+	memset(g2h(buf_b), 0x5a, STREAM_N * 512);
+	/* Half the list: 64 KiB, one request at null_blk (no split). */
+	sqe_rw(&s, NAC_CMD_READ, 0, STREAM_N / 2 * 512 >> lba_shift);
+	s.flags = NAC_PSDT_SGL_MPTR_CONTIG << NAC_SQE_PSDT_SHIFT;
+	d = (void *)&s.dptr1;
+	d->addr = list;
+	d->len = STREAM_N / 2 * 16;
+	d->type = NAC_SGL_TYPE_LAST_SEGMENT << 4;
+	tq_submit(&q, &s);
+	tq_ring_sq(&q);
+	ok(inflight_is(slow, 1), "a streamed read at the device");
+	/* Block 100 now points past guest RAM, block 120 into the gap. */
+	seg[100].addr = RAM_B + RAM_B_SIZE;
+	seg[120].addr = RAM_SIZE;
+	ok(tq_wait(&q, &c, TIMEOUT_MS) &&
+	   (c.status >> 1) == (NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR),
+	   "it completes with a data transfer error (0x%x)", c.status >> 1);
+	tq_ring_cq(&q);
+	sgl_reverse(seg, buf_b);
+	status_is(tq_cmd(&q, &s), 0, "the same read with the list restored");
+	close(q.kick);
+out:
+	close(dv.fd);
+	close(dv.group);
+	close(irq);
+	succeeds(mdev_remove(&dv), "remove the mdev");
 }
 
 static void test_unmap_slow_peer(const char *slow, const char *fast)
@@ -3864,6 +3974,7 @@ int main(int argc, char **argv)
 	test_unmap_race();
 	if (slow) {
 		test_quiesce_slow(slow);
+		test_streamed_slow(slow);
 		test_unmap_slow_peer(slow, nullb2);
 		test_unmap_elsewhere(slow);
 	}
