@@ -726,22 +726,33 @@ static void nvme_accel_sq_notifier(EventNotifier *e)
     }
 }
 
-/* AioContext polling: is there work in the shadow doorbell? */
+/*
+ * AioContext polling: has the host written a shadow tail the bottom half
+ * has not seen? Each value counts once: one out of range, or entries that
+ * wait for requests (starved) or behind a failed fetch, is no work to poll
+ * for; the iothread would spin on it. The host rings the MMIO doorbell
+ * past the event index anyway, so polling that stops early loses nothing.
+ */
 static bool nvme_accel_sq_poll(void *opaque)
 {
     EventNotifier *e = opaque;
     NvmeAccelSQ *sq = container_of(e, NvmeAccelSQ, notifier);
     uint32_t tail;
 
-    /* Work the bottom half would not do is no work: no busy polling. */
-    if (!nvme_accel_sq_may_fetch(sq->ctrl, sq) || !sq->q.shadow_db) {
+    if (!nvme_accel_sq_may_fetch(sq->ctrl, sq) || !sq->q.shadow_db ||
+        sq->starved) {
         return false;
     }
     if (sq->ctrl->mem.ops->read(sq->ctrl, sq->q.shadow_db, &tail,
                                 sizeof(tail))) {
         return false;
     }
-    return le32_to_cpu(tail) != sq->q.head;
+    tail = le32_to_cpu(tail);
+    if (tail == sq->poll_tail) {
+        return false;
+    }
+    sq->poll_tail = tail;
+    return tail != sq->q.tail;
 }
 
 static void nvme_accel_sq_poll_ready(EventNotifier *e)
@@ -1019,8 +1030,8 @@ uint16_t nvme_accel_create_sq(NvmeAccelCtrl *n, uint16_t sqid, uint16_t cqid,
     AioContext *ctx = sqid ? n->ctx : qemu_get_aio_context();
     /*
      * Scatter list room per request: a PRP walk of MDTS bytes. An SGL with
-     * more discontiguous blocks than that fails with Invalid Number of SGL
-     * Descriptors (Linux sends at most 128 segments per command).
+     * more discontiguous blocks than that is streamed through a bounce
+     * buffer (nac_req.streamed).
      */
     uint32_t sg_per_req = nac_prp_sg_max(n->core.max_xfer ?: 2 * MiB,
                                          n->core.page_shift);

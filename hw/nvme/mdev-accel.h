@@ -118,6 +118,7 @@ struct NvmeAccelSQ {
     NvmeAccelRing   ring;
     uint32_t        db_val;     /* last MMIO tail, applied by the BH */
     bool            starved;    /* all requests in flight */
+    uint32_t        poll_tail;  /* shadow tail AioContext polling last saw */
     bool            in_kernel;  /* run by kvm-accel (mdev-accel-kernel.c) */
     bool            drain_paused;   /* quiesced there for a drain */
     EventNotifier   kick;       /* the module's kick: doorbell ioeventfds */

@@ -32,6 +32,7 @@
 #define MSI_AREA        0x0ff00000ULL   /* MSI-X messages land here */
 #define PG              4096
 #define IOQ_MAX         4
+#define MAX_INFLIGHT    256     /* NVME_ACCEL_MAX_INFLIGHT: per SQ, in QEMU */
 #define TIMEOUT_US      (10 * 1000 * 1000)
 #define NS_WRITE_PROTECTED 0x0020  /* not in block/nvme.h */
 
@@ -3415,6 +3416,95 @@ static void test_data_in_mmio_iothread(void)
  * keeps the iothread reading it: its poll handler sees work, the bottom
  * half finds the value invalid, and again. BME goes off and on meanwhile.
  */
+/* QEMU's CPU time (all threads) per wall time over the next @ms. */
+static double qemu_cpu_load(NvmeTest *t, unsigned ms)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat",
+                                            (int)qtest_pid(t->qts));
+    unsigned long long ticks[2];
+    int64_t start = 0;
+
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *stat = NULL;
+        unsigned long long utime, stime;
+        char *p;
+
+        if (i) {
+            g_usleep(ms * 1000);
+        }
+        g_assert_true(g_file_get_contents(path, &stat, NULL, NULL));
+        /* Fields 14 and 15, after the parenthesised command name. */
+        p = strrchr(stat, ')');
+        g_assert_nonnull(p);
+        g_assert_cmpint(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+                               "%*u %*u %llu %llu", &utime, &stime), ==, 2);
+        ticks[i] = utime + stime;
+        if (!i) {
+            start = g_get_monotonic_time();
+        }
+    }
+    return (double)(ticks[1] - ticks[0]) / sysconf(_SC_CLK_TCK) /
+           ((g_get_monotonic_time() - start) / 1e6);
+}
+
+/* Doorbell writes that only wake the iothread: its polling time grows. */
+static void warm_up_polling(NvmeTest *t)
+{
+    for (int i = 0; i < 200; i++) {
+        sq_doorbell(t, 1, t->q[1].sq_tail);
+    }
+}
+
+/*
+ * An iothread that polls (poll-max-ns) must not poll for work its SQ
+ * bottom half will not do: a shadow tail out of range, or commands beyond
+ * the requests free while a slow backend holds them. Either kept the
+ * iothread spinning at 100% CPU for as long as it lasted.
+ */
+static void test_sq_poll_no_spin(void)
+{
+    enum { NCMD = MAX_INFLIGHT + 44 };
+    uint64_t buf;
+    double load;
+    NvmeTest t;
+
+    nvme_start_device(&t, NULL, "null-co://",
+                      ",file.latency-ns=1000000000,file.read-zeroes=on",
+                      ",iothread=io0 -object iothread,id=io0,"
+                      "poll-max-ns=10000000");
+    nvme_enable(&t, 8);
+    shadow_doorbells_on(&t);
+    ioq(&t, 1, 512);
+    buf = ram_alloc(&t, PG);
+
+    /* More reads than requests: the last 44 wait for the first ones. */
+    warm_up_polling(&t);
+    for (int i = 0; i < NCMD; i++) {
+        NvmeCmd c = rw(NVME_CMD_READ, i, 1);
+
+        c.dptr.prp1 = cpu_to_le64(buf);
+        submit(&t, 1, &c, i == NCMD - 1);
+    }
+    load = qemu_cpu_load(&t, 500);
+    g_test_message("CPU with reads waiting for requests: %.0f%%", load * 100);
+    g_assert_cmpfloat(load, <, 0.5);
+    for (int i = 0; i < NCMD; i++) {
+        g_assert_cmphex(reap(&t, 1, true).status, ==, 0);
+    }
+
+    /* A shadow tail out of range, reported once, then ignored. */
+    warm_up_polling(&t);
+    qtest_writel(t.qts, t.dbs + 2 * 1 * 4, 0xffff);
+    sq_doorbell(&t, 1, t.q[1].sq_tail);
+    load = qemu_cpu_load(&t, 500);
+    g_test_message("CPU with a bad shadow tail: %.0f%%", load * 100);
+    g_assert_cmpfloat(load, <, 0.5);
+
+    qtest_writel(t.qts, t.dbs + 2 * 1 * 4, t.q[1].sq_tail);
+    g_assert_cmphex(io_prp(&t, 1, NVME_CMD_READ, 0, 1, buf), ==, 0);
+    nvme_stop(&t);
+}
+
 static void test_bus_master_race_iothread(void)
 {
     enum { TOGGLES = 1000 };
@@ -3607,6 +3697,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/kernel-bdev-dead", test_kernel_bdev_dead);
     qtest_add_func("/nvme-accel/data-in-mmio-iothread",
                    test_data_in_mmio_iothread);
+    qtest_add_func("/nvme-accel/sq-poll-no-spin", test_sq_poll_no_spin);
     qtest_add_func("/nvme-accel/bus-master-race-iothread",
                    test_bus_master_race_iothread);
 
