@@ -925,15 +925,30 @@ static void test_io_prp_chain(void)
     nvme_stop(&t);
 }
 
-static void sgl_desc(NvmeTest *t, uint64_t at, uint64_t addr, uint32_t len,
-                     uint8_t type)
+static void sgl_put(uint8_t *d, uint64_t addr, uint32_t len, uint8_t type)
 {
-    uint8_t d[16] = { 0 };
-
+    memset(d, 0, 16);
     stq_le_p(d, addr);
     stl_le_p(d + 8, len);
     d[15] = type << 4;
+}
+
+static void sgl_desc(NvmeTest *t, uint64_t at, uint64_t addr, uint32_t len,
+                     uint8_t type)
+{
+    uint8_t d[16];
+
+    sgl_put(d, addr, len, type);
     qtest_memwrite(t->qts, at, d, 16);
+}
+
+/* SGL1 in the command, its data pointer. */
+static void sgl_dptr(NvmeCmd *c, uint64_t addr, uint32_t len, uint8_t type)
+{
+    c->flags = NVME_PSDT_SGL_MPTR_CONTIGUOUS << 6;
+    c->dptr.sgl.addr = cpu_to_le64(addr);
+    c->dptr.sgl.len = cpu_to_le32(len);
+    c->dptr.sgl.type = type << 4;
 }
 
 static void test_io_sgl(void)
@@ -959,18 +974,12 @@ static void test_io_sgl(void)
     sgl_desc(&t, seg + 16, b, 2000, NVME_SGL_DESCR_TYPE_DATA_BLOCK);
     sgl_desc(&t, seg + 32, c3, 1096, NVME_SGL_DESCR_TYPE_DATA_BLOCK);
     c = rw(NVME_CMD_WRITE, 200, 8);
-    c.flags = NVME_PSDT_SGL_MPTR_CONTIGUOUS << 6;
-    c.dptr.sgl.addr = cpu_to_le64(seg);
-    c.dptr.sgl.len = cpu_to_le32(48);
-    c.dptr.sgl.type = NVME_SGL_DESCR_TYPE_LAST_SEGMENT << 4;
+    sgl_dptr(&c, seg, 48, NVME_SGL_DESCR_TYPE_LAST_SEGMENT);
     g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
     /* Read back through a single data block descriptor in the SQE. */
     rbuf = ram_alloc(&t, 2 * PG) + 7;
     c = rw(NVME_CMD_READ, 200, 8);
-    c.flags = NVME_PSDT_SGL_MPTR_CONTIGUOUS << 6;
-    c.dptr.sgl.addr = cpu_to_le64(rbuf);
-    c.dptr.sgl.len = cpu_to_le32(4096);
-    c.dptr.sgl.type = NVME_SGL_DESCR_TYPE_DATA_BLOCK << 4;
+    sgl_dptr(&c, rbuf, 4096, NVME_SGL_DESCR_TYPE_DATA_BLOCK);
     g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
     qtest_memread(t.qts, rbuf, in, sizeof(in));
     g_assert_cmpmem(in, sizeof(in), out, sizeof(out));
@@ -988,14 +997,6 @@ static void test_io_sgl(void)
     g_assert_cmphex(run(&t, 1, &c).status, ==,
                     NVME_INVALID_SGL_SEG_DESCR | NVME_DNR);
     nvme_stop(&t);
-}
-
-static void sgl_put(uint8_t *d, uint64_t addr, uint32_t len, uint8_t type)
-{
-    memset(d, 0, 16);
-    stq_le_p(d, addr);
-    stl_le_p(d + 8, len);
-    d[15] = type << 4;
 }
 
 /*
@@ -1037,10 +1038,7 @@ static void test_io_sgl_scattered(void)
     qtest_memwrite(t.qts, area, img, 4 * MiB);
     qtest_memwrite(t.qts, seg, d, NDESC * 16);
     c = rw(NVME_CMD_WRITE, 1024, LEN / 512);
-    c.flags = NVME_PSDT_SGL_MPTR_CONTIGUOUS << 6;
-    c.dptr.sgl.addr = cpu_to_le64(seg);
-    c.dptr.sgl.len = cpu_to_le32(NDESC * 16);
-    c.dptr.sgl.type = NVME_SGL_DESCR_TYPE_LAST_SEGMENT << 4;
+    sgl_dptr(&c, seg, NDESC * 16, NVME_SGL_DESCR_TYPE_LAST_SEGMENT);
     g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
 
     /* What the namespace holds, read back through PRPs. */
@@ -1068,10 +1066,7 @@ static void test_io_sgl_scattered(void)
     qtest_memwrite(t.qts, seg, d, RSEG1 * 16);
     qtest_memwrite(t.qts, seg2, img, (NRD - RSEG1 + 1) * 16);
     c = rw(NVME_CMD_READ, 1024, LEN / 512);
-    c.flags = NVME_PSDT_SGL_MPTR_CONTIGUOUS << 6;
-    c.dptr.sgl.addr = cpu_to_le64(seg);
-    c.dptr.sgl.len = cpu_to_le32(RSEG1 * 16);
-    c.dptr.sgl.type = NVME_SGL_DESCR_TYPE_SEGMENT << 4;
+    sgl_dptr(&c, seg, RSEG1 * 16, NVME_SGL_DESCR_TYPE_SEGMENT);
     g_assert_cmphex(run(&t, 1, &c).status, ==, 0);
     for (i = 0; i < NRD; i++) {
         qtest_memread(t.qts, area + (uint64_t)i * 8 * KiB + 3, in + i * RBLK,
@@ -1093,10 +1088,7 @@ static void test_io_sgl_scattered(void)
     }
     qtest_memwrite(t.qts, seg, d, (NDESC + 1) * 16);
     c = rw(NVME_CMD_WRITE, 1024, LEN / 512);
-    c.flags = NVME_PSDT_SGL_MPTR_CONTIGUOUS << 6;
-    c.dptr.sgl.addr = cpu_to_le64(seg);
-    c.dptr.sgl.len = cpu_to_le32((NDESC + 1) * 16);
-    c.dptr.sgl.type = NVME_SGL_DESCR_TYPE_LAST_SEGMENT << 4;
+    sgl_dptr(&c, seg, (NDESC + 1) * 16, NVME_SGL_DESCR_TYPE_LAST_SEGMENT);
     g_assert_cmphex(run(&t, 1, &c).status, ==,
                     NVME_INVALID_NUM_SGL_DESCRS | NVME_DNR);
     /* And a scattered block outside guest RAM fails the transfer. */
