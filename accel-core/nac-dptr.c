@@ -140,17 +140,18 @@ uint16_t nac_map_prp(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 
 /*
  * One walk of an SGL for @remaining bytes. Each data block goes into the
- * scatter list until it is full (the rest is then only checked), or, in
- * copy mode (@buf set), is copied to or from @buf.
+ * scatter list until it is full (the rest is then checked with translate
+ * as it goes), or, in copy mode, is copied to or from @buf.
  */
 struct nac_sgl_walk {
 	const struct nac_mem *mem;
+	bool copy;
+	bool to_guest;
 	struct nac_sg *sg;
 	uint32_t sg_max;
 	uint32_t *nsg;
 	bool full;		/* @sg ran out of entries */
 	uint8_t *buf;		/* copy mode */
-	bool to_guest;
 	uint64_t remaining;
 	uint32_t ndesc;
 };
@@ -172,7 +173,7 @@ static uint16_t nac_sgl_data(struct nac_sgl_walk *w,
 	if (nac_unlikely(addr + len < addr))
 		return NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
 	w->remaining -= len;
-	if (w->buf) {
+	if (w->copy) {
 		int ret = w->to_guest ?
 			  mem->ops->write(mem->opaque, addr, w->buf, len) :
 			  mem->ops->read(mem->opaque, addr, w->buf, len);
@@ -184,6 +185,10 @@ static uint16_t nac_sgl_data(struct nac_sgl_walk *w,
 	}
 	if (!w->full && nac_sg_add(w->sg, w->sg_max, w->nsg, addr, len, 1))
 		w->full = true;
+	/* Not in the list: checked now, as the list is at the end. */
+	if (w->full && mem->ops->translate &&
+	    mem->ops->translate(mem->opaque, addr, len, w->to_guest))
+		return NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
 	return 0;
 }
 
@@ -253,11 +258,12 @@ static uint16_t nac_sgl_walk(struct nac_sgl_walk *w,
 				if (type != NAC_SGL_TYPE_SEGMENT &&
 				    type != NAC_SGL_TYPE_LAST_SEGMENT)
 					return NAC_SC_SGL_INVALID_TYPE | NAC_DNR;
-				/*
-				 * A segment descriptor may only end a segment,
-				 * and the last segment may not have one.
-				 */
-				if (last || i != n - 1)
+				/* A segment descriptor may only end a segment */
+				if (i != n - 1)
+					return NAC_SC_SGL_INVALID_COUNT |
+					       NAC_DNR;
+				/* ... and the last segment may not have one. */
+				if (last)
 					return NAC_SC_SGL_INVALID_SEGMENT |
 					       NAC_DNR;
 				seg = d[k];
@@ -283,19 +289,17 @@ uint16_t nac_map_sgl(const struct nac_ctrl *ctrl, const struct nac_mem *mem,
 		     uint32_t *nsg)
 {
 	struct nac_sgl_walk w = {
-		.mem = mem, .sg = sg, .sg_max = sg_max, .nsg = nsg,
-		.remaining = len,
+		.mem = mem, .to_guest = to_guest, .sg = sg, .sg_max = sg_max,
+		.nsg = nsg, .remaining = len,
 	};
 	uint16_t status;
 
 	(void)ctrl;
 	*nsg = 0;
 	status = nac_sgl_walk(&w, sgl1);
-	if (status)
-		return status;
-	if (w.full)
-		return NAC_SG_FULL;
-	return nac_sg_translate(mem, sg, *nsg, to_guest);
+	if (!status)
+		status = nac_sg_translate(mem, sg, *nsg, to_guest);
+	return status ? status : w.full ? NAC_SG_FULL : 0;
 }
 
 /* SGL1 spans dptr1 and dptr2: copy it out field by field. */
@@ -372,7 +376,7 @@ static int nac_req_copy(const struct nac_mem *mem, const struct nac_req *req,
 			uint8_t *buf, bool to_guest)
 {
 	struct nac_sgl_walk w = {
-		.mem = mem, .buf = buf, .to_guest = to_guest,
+		.mem = mem, .copy = true, .to_guest = to_guest, .buf = buf,
 		.remaining = req->len,
 	};
 

@@ -530,6 +530,9 @@ static bool kacc_submit_rw(struct kacc_dev *dev, struct kacc_req *req)
 			req->status = NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
 			goto out_release;
 		}
+		/* Up to NAC_SGL_MAX_DESC copies through vfio_dma_rw(). */
+		if (req->r.streamed)
+			cond_resched();
 	}
 
 	bio = bio_alloc(dev->bdev, npages ?: DIV_ROUND_UP(req->r.len, PAGE_SIZE),
@@ -740,6 +743,8 @@ bool kacc_bdev_finish(struct kacc_dev *dev, struct kacc_req *req)
 			req->status = NAC_SC_DATA_TRANSFER_ERROR | NAC_DNR;
 		else if (req->r.op == NAC_OP_COMPARE)
 			req->status = kacc_compare(req);
+		if (req->r.streamed)
+			cond_resched();
 	}
 	kacc_req_release(dev, req);
 	return false;

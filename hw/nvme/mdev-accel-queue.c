@@ -182,15 +182,84 @@ void nvme_accel_cq_irq(NvmeAccelCQ *cq)
 
 static void nvme_accel_unmap_data(NvmeAccelRequest *req);
 
+/*
+ * Bounce memory (Compare, streamed SGLs) is bounded per controller: else a
+ * guest could have every request of every SQ hold MDTS bytes of QEMU's
+ * memory. A command that needs more than is left stays in its SQ (given
+ * back, see nac_sq_unfetch()) until a request returns some; one always
+ * fits. Requests hold it from fetch to completion, not while their CQE
+ * waits for room, so what a guest does not reap holds nothing.
+ */
+static uint32_t nvme_accel_bounce_needed(NvmeAccelRequest *req)
+{
+    if (req->r.op == NAC_OP_COMPARE ||
+        ((req->r.op == NAC_OP_READ || req->r.op == NAC_OP_WRITE) &&
+         req->r.streamed)) {
+        return req->r.len;
+    }
+    return 0;
+}
+
+static bool nvme_accel_bounce_reserve(NvmeAccelRequest *req)
+{
+    NvmeAccelCtrl *n = req->sq->ctrl;
+    uint32_t len = nvme_accel_bounce_needed(req);
+
+    if (!len) {
+        return true;
+    }
+    if (n->bounce_bytes && n->bounce_bytes + len > NVME_ACCEL_BOUNCE_MAX) {
+        trace_nvme_accel_bounce_wait(req->sq->q.qid, le16_to_cpu(req->r.cid),
+                                     n->bounce_bytes);
+        return false;
+    }
+    n->bounce_bytes += len;
+    req->bounce_len = len;
+    return true;
+}
+
+/* The bounce buffer itself, allocated at submission. */
+static bool nvme_accel_bounce_alloc(NvmeAccelRequest *req)
+{
+    req->bounce = blk_try_blockalign(req->sq->ctrl->blkconf.blk,
+                                     req->bounce_len);
+    if (!req->bounce) {
+        trace_nvme_accel_err_bounce(req->sq->q.qid, le16_to_cpu(req->r.cid),
+                                    req->bounce_len);
+        return false;
+    }
+    qemu_iovec_init_buf(&req->bounce_iov, req->bounce, req->bounce_len);
+    return true;
+}
+
+static void nvme_accel_bounce_put(NvmeAccelRequest *req)
+{
+    NvmeAccelCtrl *n = req->sq->ctrl;
+    uint32_t i;
+
+    qemu_vfree(req->bounce);
+    req->bounce = NULL;
+    if (!req->bounce_len) {
+        return;
+    }
+    n->bounce_bytes -= req->bounce_len;
+    req->bounce_len = 0;
+    for (i = 1; i <= n->params.max_ioqpairs; i++) {
+        NvmeAccelSQ *sq = n->sq[i];
+
+        if (sq && sq->bounce_wait) {
+            sq->bounce_wait = false;
+            qemu_bh_schedule(sq->bh);
+        }
+    }
+}
+
 static void nvme_accel_req_release(NvmeAccelRequest *req)
 {
     NvmeAccelSQ *sq = req->sq;
 
     nvme_accel_unmap_data(req);
-    if (req->bounce) {
-        qemu_vfree(req->bounce);
-        req->bounce = NULL;
-    }
+    nvme_accel_bounce_put(req);
     g_free(req->r.ranges);
     req->r.ranges = NULL;
     QTAILQ_INSERT_TAIL(&sq->free_reqs, req, entry);
@@ -340,6 +409,7 @@ void nvme_accel_complete(NvmeAccelRequest *req)
 
     /* Data lands (dirty, TCG code invalidated) before the CQE says so. */
     nvme_accel_unmap_data(req);
+    nvme_accel_bounce_put(req);
     if (req->status) {
         nvme_accel_error_log(n, sq->q.qid, req->r.cid, req->status,
                              req->r.slba);
@@ -467,7 +537,7 @@ static void nvme_accel_compare_cb(void *opaque, int ret)
     }
     block_acct_done(blk_get_stats(n->blkconf.blk), &req->acct);
     host = g_malloc(req->r.len);
-    if (nac_req_read(&n->mem, &req->r, host)) {
+    if (nac_req_read(&n->io_mem, &req->r, host)) {
         req->status = NVME_DATA_TRAS_ERROR | NVME_DNR;
     } else if (memcmp(host, req->bounce, req->r.len)) {
         req->status = NVME_CMP_FAILURE | NVME_DNR;
@@ -497,22 +567,24 @@ static void nvme_accel_streamed_read_cb(void *opaque, int ret)
  * SGL with more discontiguous blocks than a request holds, a bounce buffer
  * (filled now for a write).
  */
-static bool nvme_accel_prepare_data(NvmeAccelRequest *req)
+static uint16_t nvme_accel_prepare_data(NvmeAccelRequest *req)
 {
     NvmeAccelCtrl *n = req->sq->ctrl;
 
     if (!req->r.streamed) {
-        return nvme_accel_map_data(req, req->r.op == NAC_OP_READ);
+        return nvme_accel_map_data(req, req->r.op == NAC_OP_READ) ?
+               NVME_SUCCESS : NVME_DATA_TRAS_ERROR | NVME_DNR;
     }
-    req->bounce = blk_blockalign(n->blkconf.blk, req->r.len);
-    qemu_iovec_init_buf(&req->bounce_iov, req->bounce, req->r.len);
+    if (!nvme_accel_bounce_alloc(req)) {
+        return NVME_INTERNAL_DEV_ERROR;
+    }
     if (req->r.op == NAC_OP_WRITE &&
         nac_req_read(&n->io_mem, &req->r, req->bounce)) {
         trace_nvme_accel_err_streamed(req->sq->q.qid,
                                       le16_to_cpu(req->r.cid));
-        return false;
+        return NVME_DATA_TRAS_ERROR | NVME_DNR;
     }
-    return true;
+    return NVME_SUCCESS;
 }
 
 static void nvme_accel_discard_cb(void *opaque, int ret)
@@ -561,8 +633,8 @@ static void nvme_accel_submit(NvmeAccelRequest *req)
     switch (req->r.op) {
     case NAC_OP_READ:
     case NAC_OP_WRITE:
-        if (!nvme_accel_prepare_data(req)) {
-            req->status = NVME_DATA_TRAS_ERROR | NVME_DNR;
+        req->status = nvme_accel_prepare_data(req);
+        if (req->status) {
             nvme_accel_complete(req);
             break;
         }
@@ -585,11 +657,14 @@ static void nvme_accel_submit(NvmeAccelRequest *req)
         }
         break;
     case NAC_OP_COMPARE:
+        if (!nvme_accel_bounce_alloc(req)) {
+            req->status = NVME_INTERNAL_DEV_ERROR;
+            nvme_accel_complete(req);
+            break;
+        }
         qatomic_inc(&n->stats.read_commands);
         qatomic_add(&n->stats.units_read, units);
-        req->bounce = blk_blockalign(blk, req->r.len);
         block_acct_start(stats, &req->acct, req->r.len, BLOCK_ACCT_READ);
-        qemu_iovec_init_buf(&req->bounce_iov, req->bounce, req->r.len);
         req->aiocb = blk_aio_preadv(blk, offset, &req->bounce_iov, 0,
                                     nvme_accel_compare_cb, req);
         break;
@@ -651,6 +726,14 @@ static void nvme_accel_io_sq_run(NvmeAccelSQ *sq)
             }
             req->status = nac_cmd_decode(&n->core, &n->ns, &n->io_mem, &sqe,
                                          &req->r);
+            if (!req->status && !nvme_accel_bounce_reserve(req)) {
+                /* Fetched again once a request returns bounce memory. */
+                nac_sq_unfetch(&sq->q);
+                QTAILQ_REMOVE(&sq->out_reqs, req, entry);
+                nvme_accel_req_release(req);
+                sq->bounce_wait = true;
+                return;
+            }
             trace_nvme_accel_io_cmd(sq->q.qid, le16_to_cpu(sqe.cid),
                                     sqe.opcode, req->status);
             if (req->status) {
@@ -714,6 +797,7 @@ static void nvme_accel_sq_bh(void *opaque)
     } else if (ret) {
         trace_nvme_accel_err_sq_shadow(sq->q.qid, ret);
     }
+    sq->bounce_wait = false;    /* set again if the next one still waits */
     nvme_accel_io_sq_run(sq);
 }
 
@@ -729,25 +813,26 @@ static void nvme_accel_sq_notifier(EventNotifier *e)
 /*
  * AioContext polling: has the host written a shadow tail the bottom half
  * has not seen? Each value counts once: one out of range, or entries that
- * wait for requests (starved) or behind a failed fetch, is no work to poll
- * for; the iothread would spin on it. The host rings the MMIO doorbell
- * past the event index anyway, so polling that stops early loses nothing.
+ * wait for requests (starved) or bounce memory, or behind a failed fetch,
+ * is no work to poll for; the iothread would spin on it. The host rings
+ * the MMIO doorbell past the event index anyway, so polling that stops
+ * early loses nothing.
  */
 static bool nvme_accel_sq_poll(void *opaque)
 {
     EventNotifier *e = opaque;
     NvmeAccelSQ *sq = container_of(e, NvmeAccelSQ, notifier);
-    uint32_t tail;
+    uint32_t le_tail, tail;
 
     if (!nvme_accel_sq_may_fetch(sq->ctrl, sq) || !sq->q.shadow_db ||
-        sq->starved) {
+        sq->starved || sq->bounce_wait) {
         return false;
     }
-    if (sq->ctrl->mem.ops->read(sq->ctrl, sq->q.shadow_db, &tail,
-                                sizeof(tail))) {
+    if (sq->ctrl->mem.ops->read(sq->ctrl, sq->q.shadow_db, &le_tail,
+                                sizeof(le_tail))) {
         return false;
     }
-    tail = le32_to_cpu(tail);
+    tail = le32_to_cpu(le_tail);
     if (tail == sq->poll_tail) {
         return false;
     }
@@ -1112,6 +1197,7 @@ static void nvme_accel_free_sq(NvmeAccelCtrl *n, void *arg)
     }
     assert(QTAILQ_EMPTY(&sq->out_reqs));
     sq->starved = false;
+    sq->bounce_wait = false;
     qemu_bh_delete(sq->bh);
     n->sq[sq->q.qid] = NULL;
 }

@@ -43,6 +43,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(NvmeAccelCtrl, NVME_ACCEL)
 #define NVME_ACCEL_ELPE         63      /* 0's based error log entries */
 #define NVME_ACCEL_MAX_AER_EVENTS 16
 #define NVME_ACCEL_MAX_INFLIGHT 256     /* commands in flight per SQ */
+#define NVME_ACCEL_BOUNCE_MAX   (16 * MiB)  /* per controller, see bounce */
 #define NVME_ACCEL_MDTS_AUTO    0xff    /* the module's limit, else: */
 #define NVME_ACCEL_MDTS_DEFAULT 7       /* 512 KiB */
 #define NVME_ACCEL_VERSION_REG  0x00020000  /* NVMe 2.0 */
@@ -99,7 +100,9 @@ typedef struct NvmeAccelRequest {
     BlockAIOCB      *aiocb;
     QEMUIOVector    iov;        /* the data, mapped guest RAM */
     bool            mapped_to_guest;
-    uint8_t         *bounce;    /* Compare: the media's data */
+    /* Compare's media data, or a streamed SGL's (nac_req.streamed) */
+    uint8_t         *bounce;
+    uint32_t        bounce_len; /* reserved from bounce_bytes */
     QEMUIOVector    bounce_iov;
     BlockAcctCookie acct;
     QTAILQ_ENTRY(NvmeAccelRequest) entry;
@@ -118,6 +121,7 @@ struct NvmeAccelSQ {
     NvmeAccelRing   ring;
     uint32_t        db_val;     /* last MMIO tail, applied by the BH */
     bool            starved;    /* all requests in flight */
+    bool            bounce_wait;    /* its next command waits for bounce */
     uint32_t        poll_tail;  /* shadow tail AioContext polling last saw */
     bool            in_kernel;  /* run by kvm-accel (mdev-accel-kernel.c) */
     bool            drain_paused;   /* quiesced there for a drain */
@@ -250,6 +254,7 @@ struct NvmeAccelCtrl {
     unsigned        nr_qpairs;  /* admin + I/O */
     NvmeAccelVector *vectors;
     bool            io_stopped; /* I/O context: fetch nothing new */
+    uint64_t        bounce_bytes;   /* I/O context: bounce memory in use */
     /*
      * Main loop: queue changes under way (nested quiesce/resume). Waiting
      * for the I/O context polls the main AioContext, where the admin SQ's

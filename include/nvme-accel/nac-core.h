@@ -139,6 +139,15 @@ int nac_sq_fetch(struct nac_sq *sq, const struct nac_mem *mem,
 		 struct nac_sqe *sqe);
 
 /*
+ * Give back the entry just fetched, before any completion reported the new
+ * head: the next fetch reads it again.
+ */
+static inline void nac_sq_unfetch(struct nac_sq *sq)
+{
+	sq->head = (sq->head ? sq->head : sq->size) - 1;
+}
+
+/*
  * Post a completion: fills in the phase tag, writes the entry so that the
  * phase tag becomes visible last, advances the tail. @cqe->status holds the
  * status field without the phase tag. -EBUSY if full, -EFAULT.
@@ -229,8 +238,9 @@ uint16_t nac_cmd_decode(const struct nac_ctrl *ctrl, const struct nac_ns *ns,
 			struct nac_req *req);
 
 /*
- * Not an NVMe status: the SGL is valid but has more discontiguous blocks
- * than @sg_max. nac_map_req() turns it into a streamed request.
+ * Not an NVMe status: the SGL is valid (translate passed on every block)
+ * but has more discontiguous blocks than @sg_max. Only SGL walks return
+ * it; nac_map_req() turns it into a streamed request.
  */
 #define NAC_SG_FULL		0xffff
 

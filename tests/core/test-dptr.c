@@ -303,7 +303,7 @@ static void test_sgl_bad_lists(void)
 	/* A segment descriptor that is not the last one of its segment. */
 	put_descs(pg(10), mid, 3);
 	g_assert_cmphex(sgl(SEG(pg(10), 3), 1536), ==,
-			DNR(NAC_SC_SGL_INVALID_SEGMENT));
+			DNR(NAC_SC_SGL_INVALID_COUNT));
 	/* The last segment may not point further. */
 	put_descs(pg(11), in_last, 2);
 	g_assert_cmphex(sgl(LAST(pg(11), 2), 1024), ==,
@@ -335,11 +335,21 @@ static void test_sgl_too_many_segments(void)
 	g_assert_cmphex(sgl(LAST(pg(10), SG_MAX + 1), 512 * (SG_MAX + 1)), ==,
 			NAC_SG_FULL);
 	g_assert_cmpuint(nsg, ==, SG_MAX);
-	/* Past the full list, the rest is still checked. */
+	/* Past the full list, the rest is still checked, translate too. */
 	many[SG_MAX] = desc(pg(300), 512, 0x10);
 	put_descs(pg(10), many, SG_MAX + 1);
 	g_assert_cmphex(sgl(LAST(pg(10), SG_MAX + 1), 512 * (SG_MAX + 1)), ==,
 			DNR(NAC_SC_SGL_INVALID_TYPE));
+	many[SG_MAX] = DATA(RAM_BASE + RAM_SIZE, 512);
+	put_descs(pg(10), many, SG_MAX + 1);
+	g_assert_cmphex(sgl(LAST(pg(10), SG_MAX + 1), 512 * (SG_MAX + 1)), ==,
+			DNR(NAC_SC_DATA_TRANSFER_ERROR));
+	/* And so are the blocks that made it into the list. */
+	many[SG_MAX] = DATA(pg(300), 512);
+	many[0] = DATA(RAM_BASE + RAM_SIZE, 512);
+	put_descs(pg(10), many, SG_MAX + 1);
+	g_assert_cmphex(sgl(LAST(pg(10), SG_MAX + 1), 512 * (SG_MAX + 1)), ==,
+			DNR(NAC_SC_DATA_TRANSFER_ERROR));
 	teardown();
 }
 

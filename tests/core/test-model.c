@@ -252,7 +252,7 @@ static enum fault build_sgl(struct nac_sqe *s, uint64_t len, enum fault f,
 			p[split - 1] = sgl1;
 			memcpy(fake_mem_ptr(&fm, seg1 + split * 16), &d[split - 1],
 			       16);
-			e->status = NAC_SC_SGL_INVALID_SEGMENT;
+			e->status = NAC_SC_SGL_INVALID_COUNT;
 			planted = true;
 			split++;
 		} else {
