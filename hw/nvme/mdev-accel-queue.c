@@ -188,10 +188,17 @@ static void nvme_accel_unmap_data(NvmeAccelRequest *req);
  * memory. A command that needs more than is left stays in its SQ (given
  * back, see nac_sq_unfetch()) until a request returns some; one always
  * fits. Requests hold it from fetch to completion, not while their CQE
- * waits for room, so what a guest does not reap holds nothing.
+ * waits for room, so what a guest does not reap holds nothing. SQs wait in
+ * turn (bounce_waiters): a busy SQ cannot keep another's large command, or
+ * everything behind it, from ever running, and only the first is woken.
  */
+static bool nvme_accel_sq_may_fetch(NvmeAccelCtrl *n, NvmeAccelSQ *sq);
+
 static uint32_t nvme_accel_bounce_needed(NvmeAccelRequest *req)
 {
+    if (req->status) {
+        return 0;
+    }
     if (req->r.op == NAC_OP_COMPARE ||
         ((req->r.op == NAC_OP_READ || req->r.op == NAC_OP_WRITE) &&
          req->r.streamed)) {
@@ -200,21 +207,74 @@ static uint32_t nvme_accel_bounce_needed(NvmeAccelRequest *req)
     return 0;
 }
 
+static void nvme_accel_bounce_unwait(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    if (sq->bounce_wait) {
+        sq->bounce_wait = false;
+        QTAILQ_REMOVE(&n->bounce_waiters, sq, bounce_entry);
+    }
+}
+
+/*
+ * The first waiting SQ that may still fetch. One that may not (moved to
+ * the module, Bus Master Enable off, I/O stopped) gives up its turn; it
+ * waits again, last, when it next runs.
+ */
+static NvmeAccelSQ *nvme_accel_bounce_first(NvmeAccelCtrl *n)
+{
+    NvmeAccelSQ *sq;
+
+    while ((sq = QTAILQ_FIRST(&n->bounce_waiters)) &&
+           !nvme_accel_sq_may_fetch(n, sq)) {
+        nvme_accel_bounce_unwait(n, sq);
+    }
+    return sq;
+}
+
+static void nvme_accel_bounce_wake_first(NvmeAccelCtrl *n)
+{
+    NvmeAccelSQ *sq = nvme_accel_bounce_first(n);
+
+    if (sq) {
+        qemu_bh_schedule(sq->bh);
+    }
+}
+
 static bool nvme_accel_bounce_reserve(NvmeAccelRequest *req)
 {
-    NvmeAccelCtrl *n = req->sq->ctrl;
+    NvmeAccelSQ *sq = req->sq;
+    NvmeAccelCtrl *n = sq->ctrl;
     uint32_t len = nvme_accel_bounce_needed(req);
+    NvmeAccelSQ *first;
 
     if (!len) {
+        /* What it waited for is not there any more: its turn passes. */
+        if (sq->bounce_wait) {
+            nvme_accel_bounce_unwait(n, sq);
+            nvme_accel_bounce_wake_first(n);
+        }
         return true;
     }
-    if (n->bounce_bytes && n->bounce_bytes + len > NVME_ACCEL_BOUNCE_MAX) {
-        trace_nvme_accel_bounce_wait(req->sq->q.qid, le16_to_cpu(req->r.cid),
+    first = nvme_accel_bounce_first(n);
+    if ((first && first != sq) ||
+        (n->bounce_bytes && n->bounce_bytes + len > NVME_ACCEL_BOUNCE_MAX)) {
+        trace_nvme_accel_bounce_wait(sq->q.qid, le16_to_cpu(req->r.cid),
                                      n->bounce_bytes);
+        if (!sq->bounce_wait) {
+            sq->bounce_wait = true;
+            QTAILQ_INSERT_TAIL(&n->bounce_waiters, sq, bounce_entry);
+        }
+        /* Nothing in use will come back to wake the first one. */
+        if (!n->bounce_bytes) {
+            nvme_accel_bounce_wake_first(n);
+        }
         return false;
     }
+    nvme_accel_bounce_unwait(n, sq);
     n->bounce_bytes += len;
     req->bounce_len = len;
+    /* The next in turn may fit in what is left. */
+    nvme_accel_bounce_wake_first(n);
     return true;
 }
 
@@ -235,7 +295,6 @@ static bool nvme_accel_bounce_alloc(NvmeAccelRequest *req)
 static void nvme_accel_bounce_put(NvmeAccelRequest *req)
 {
     NvmeAccelCtrl *n = req->sq->ctrl;
-    uint32_t i;
 
     qemu_vfree(req->bounce);
     req->bounce = NULL;
@@ -244,14 +303,7 @@ static void nvme_accel_bounce_put(NvmeAccelRequest *req)
     }
     n->bounce_bytes -= req->bounce_len;
     req->bounce_len = 0;
-    for (i = 1; i <= n->params.max_ioqpairs; i++) {
-        NvmeAccelSQ *sq = n->sq[i];
-
-        if (sq && sq->bounce_wait) {
-            sq->bounce_wait = false;
-            qemu_bh_schedule(sq->bh);
-        }
-    }
+    nvme_accel_bounce_wake_first(n);
 }
 
 static void nvme_accel_req_release(NvmeAccelRequest *req)
@@ -536,7 +588,12 @@ static void nvme_accel_compare_cb(void *opaque, int ret)
         return;
     }
     block_acct_done(blk_get_stats(n->blkconf.blk), &req->acct);
-    host = g_malloc(req->r.len);
+    host = g_try_malloc(req->r.len);
+    if (!host) {
+        req->status = NVME_INTERNAL_DEV_ERROR;
+        nvme_accel_complete(req);
+        return;
+    }
     if (nac_req_read(&n->io_mem, &req->r, host)) {
         req->status = NVME_DATA_TRAS_ERROR | NVME_DNR;
     } else if (memcmp(host, req->bounce, req->r.len)) {
@@ -726,12 +783,11 @@ static void nvme_accel_io_sq_run(NvmeAccelSQ *sq)
             }
             req->status = nac_cmd_decode(&n->core, &n->ns, &n->io_mem, &sqe,
                                          &req->r);
-            if (!req->status && !nvme_accel_bounce_reserve(req)) {
-                /* Fetched again once a request returns bounce memory. */
+            if (!nvme_accel_bounce_reserve(req)) {
+                /* Fetched again when its turn for bounce memory comes. */
                 nac_sq_unfetch(&sq->q);
                 QTAILQ_REMOVE(&sq->out_reqs, req, entry);
                 nvme_accel_req_release(req);
-                sq->bounce_wait = true;
                 return;
             }
             trace_nvme_accel_io_cmd(sq->q.qid, le16_to_cpu(sqe.cid),
@@ -741,6 +797,11 @@ static void nvme_accel_io_sq_run(NvmeAccelSQ *sq)
             } else {
                 nvme_accel_submit(req);
             }
+        }
+        /* Emptied (a host may move its tail back): no turn to wait for. */
+        if (sq->bounce_wait) {
+            nvme_accel_bounce_unwait(n, sq);
+            nvme_accel_bounce_wake_first(n);
         }
         /* Publish the event index, then catch a racing submission. */
         ret = nac_sq_arm(&sq->q, &n->mem);
@@ -797,7 +858,6 @@ static void nvme_accel_sq_bh(void *opaque)
     } else if (ret) {
         trace_nvme_accel_err_sq_shadow(sq->q.qid, ret);
     }
-    sq->bounce_wait = false;    /* set again if the next one still waits */
     nvme_accel_io_sq_run(sq);
 }
 
@@ -1197,7 +1257,7 @@ static void nvme_accel_free_sq(NvmeAccelCtrl *n, void *arg)
     }
     assert(QTAILQ_EMPTY(&sq->out_reqs));
     sq->starved = false;
-    sq->bounce_wait = false;
+    nvme_accel_bounce_unwait(n, sq);
     qemu_bh_delete(sq->bh);
     n->sq[sq->q.qid] = NULL;
 }
@@ -1299,6 +1359,8 @@ void nvme_accel_queues_reset(NvmeAccelCtrl *n)
             nvme_accel_delete_cq(n, i);
         }
     }
+    /* Every request gave its bounce memory back, every SQ its turn. */
+    assert(!n->bounce_bytes && QTAILQ_EMPTY(&n->bounce_waiters));
     nvme_accel_io_resume(n);
     if (n->sq[0]) {
         nvme_accel_sq_delete(n, 0, false);
@@ -1564,6 +1626,7 @@ static void nvme_accel_intx_bh(void *opaque)
 
 void nvme_accel_queue_init(NvmeAccelCtrl *n)
 {
+    QTAILQ_INIT(&n->bounce_waiters);
     n->db_error_bh = qemu_bh_new_guarded(nvme_accel_db_error_bh, n,
                                          &DEVICE(n)->mem_reentrancy_guard);
     n->intx_bh = qemu_bh_new_guarded(nvme_accel_intx_bh, n,

@@ -121,7 +121,8 @@ struct NvmeAccelSQ {
     NvmeAccelRing   ring;
     uint32_t        db_val;     /* last MMIO tail, applied by the BH */
     bool            starved;    /* all requests in flight */
-    bool            bounce_wait;    /* its next command waits for bounce */
+    bool            bounce_wait;    /* in bounce_waiters */
+    QTAILQ_ENTRY(NvmeAccelSQ) bounce_entry;
     uint32_t        poll_tail;  /* shadow tail AioContext polling last saw */
     bool            in_kernel;  /* run by kvm-accel (mdev-accel-kernel.c) */
     bool            drain_paused;   /* quiesced there for a drain */
@@ -255,6 +256,8 @@ struct NvmeAccelCtrl {
     NvmeAccelVector *vectors;
     bool            io_stopped; /* I/O context: fetch nothing new */
     uint64_t        bounce_bytes;   /* I/O context: bounce memory in use */
+    /* I/O context: SQs whose next command waits for it, in order */
+    QTAILQ_HEAD(, NvmeAccelSQ) bounce_waiters;
     /*
      * Main loop: queue changes under way (nested quiesce/resume). Waiting
      * for the I/O context polls the main AioContext, where the admin SQ's

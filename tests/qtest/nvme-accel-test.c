@@ -1101,15 +1101,24 @@ static void test_io_sgl_scattered(void)
     nvme_stop(&t);
 }
 
-/* QEMU's peak resident memory so far, in KiB (VmHWM). */
-static long qemu_peak_rss_kib(NvmeTest *t)
+/* QEMU's peak resident memory since @reset, in KiB (VmHWM). */
+static long qemu_peak_rss_kib(NvmeTest *t, bool reset)
 {
-    g_autofree char *path = g_strdup_printf("/proc/%d/status",
-                                            (int)qtest_pid(t->qts));
+    g_autofree char *dir = g_strdup_printf("/proc/%d", (int)qtest_pid(t->qts));
+    g_autofree char *path = g_strdup_printf("%s/status", dir);
     g_autofree char *status = NULL;
     long kib = -1;
     char *p;
 
+    if (reset) {
+        g_autofree char *refs = g_strdup_printf("%s/clear_refs", dir);
+        int fd = open(refs, O_WRONLY);
+
+        /* 5: reset the peak to the current RSS. */
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(write(fd, "5", 1), ==, 1);
+        close(fd);
+    }
     g_assert_true(g_file_get_contents(path, &status, NULL, NULL));
     p = strstr(status, "VmHWM:");
     g_assert_nonnull(p);
@@ -1117,18 +1126,43 @@ static long qemu_peak_rss_kib(NvmeTest *t)
     return kib;
 }
 
+/* An SGL for a 512 KiB streamed transfer: 2 KiB blocks, last first. */
+static uint64_t streamed_sgl(NvmeTest *t)
+{
+    enum { NDESC = 256, LEN = 512 * KiB };
+    g_autofree uint8_t *d = g_malloc0(NDESC * 16);
+    uint64_t area = ram_alloc(t, LEN), seg = ram_alloc(t, NDESC * 16);
+
+    for (int i = 0; i < NDESC; i++) {
+        sgl_put(d + i * 16, area + (uint64_t)(NDESC - 1 - i) * LEN / NDESC,
+                LEN / NDESC, NVME_SGL_DESCR_TYPE_DATA_BLOCK);
+    }
+    qtest_memwrite(t->qts, seg, d, NDESC * 16);
+    return seg;
+}
+
+static void submit_streamed_writes(NvmeTest *t, uint16_t qid, uint64_t seg,
+                                   int n)
+{
+    for (int i = 0; i < n; i++) {
+        NvmeCmd c = rw(NVME_CMD_WRITE, 0, 512 * KiB / 512);
+
+        sgl_dptr(&c, seg, 256 * 16, NVME_SGL_DESCR_TYPE_LAST_SEGMENT);
+        submit(t, qid, &c, i == n - 1);
+    }
+}
+
 /*
  * Streamed SGLs and Compare go through bounce memory, which a guest must
  * not be able to multiply: every SQ full of 512 KiB streamed writes would
- * hold 4 x 256 x 512 KiB = 512 MiB of QEMU's memory. They share a bounded
+ * hold up to 4 x 64 x 512 KiB of QEMU's memory. They share a bounded
  * budget; what does not fit waits in its SQ, and every command completes.
  */
 static void test_bounce_bounded(void)
 {
-    enum { NDESC = 256, LEN = 512 * KiB, PER_SQ = MAX_INFLIGHT };
-    g_autofree uint8_t *d = g_malloc0(NDESC * 16);
-    uint64_t area, seg;
-    long before, grew;
+    enum { PER_SQ = 64 };
+    long base, grew;
+    uint64_t seg;
     NvmeTest t;
     int q, i;
 
@@ -1138,36 +1172,75 @@ static void test_bounce_bounded(void)
     for (q = 1; q <= IOQ_MAX; q++) {
         ioq(&t, q, PER_SQ + 1);
     }
-    /* 2 KiB blocks, last first: no two merge, so the write is streamed. */
-    area = ram_alloc(&t, LEN);
-    seg = ram_alloc(&t, NDESC * 16);
-    for (i = 0; i < NDESC; i++) {
-        sgl_put(d + i * 16, area + (uint64_t)(NDESC - 1 - i) * LEN / NDESC,
-                LEN / NDESC, NVME_SGL_DESCR_TYPE_DATA_BLOCK);
-    }
-    qtest_memwrite(t.qts, seg, d, NDESC * 16);
-
-    before = qemu_peak_rss_kib(&t);
+    seg = streamed_sgl(&t);
+    base = qemu_peak_rss_kib(&t, true);
     for (q = 1; q <= IOQ_MAX; q++) {
-        for (i = 0; i < PER_SQ; i++) {
-            NvmeCmd c = rw(NVME_CMD_WRITE, 0, LEN / 512);
-
-            sgl_dptr(&c, seg, NDESC * 16, NVME_SGL_DESCR_TYPE_LAST_SEGMENT);
-            submit(&t, q, &c, i == PER_SQ - 1);
-        }
+        submit_streamed_writes(&t, q, seg, PER_SQ);
     }
-    for (q = 1; q <= IOQ_MAX; q++) {
-        for (i = 0; i < PER_SQ; i++) {
+    for (i = 0; i < PER_SQ; i++) {
+        for (q = 1; q <= IOQ_MAX; q++) {
             g_assert_cmphex(reap(&t, q, true).status, ==, 0);
         }
     }
-    grew = qemu_peak_rss_kib(&t) - before;
+    grew = qemu_peak_rss_kib(&t, false) - base;
     g_test_message("peak RSS grew by %ld KiB for %d streamed writes of "
-                   "%d KiB", grew, IOQ_MAX * PER_SQ, (int)(LEN / KiB));
-#ifndef __SANITIZE_ADDRESS__
+                   "512 KiB", grew, IOQ_MAX * PER_SQ);
+#ifndef QEMU_SANITIZE_ADDRESS
     /* Not under ASan: its quarantine keeps freed buffers resident. */
     g_assert_cmpint(grew, <, 64 * 1024);
 #endif
+    nvme_stop(&t);
+}
+
+/* Completions posted in @qid's CQ and not yet reaped. */
+static unsigned cq_posted(NvmeTest *t, uint16_t qid)
+{
+    TestQueue *q = &t->q[qid];
+    unsigned head = q->cq_head, phase = q->phase, n = 0;
+
+    for (;;) {
+        uint16_t st = qtest_readw(t->qts, q->cq + head * 16ULL + 14);
+
+        if ((st & 1) != phase || n == q->size) {
+            return n;
+        }
+        n++;
+        if (++head == q->size) {
+            head = 0;
+            phase ^= 1;
+        }
+    }
+}
+
+/*
+ * SQs take turns for bounce memory: one kept busy with streamed writes
+ * cannot keep another's from running until it runs dry (SQ 2's bottom half
+ * ran first every time memory came back, and took it).
+ */
+static void test_bounce_fair(void)
+{
+    enum { BUSY = 255 };
+    unsigned before;
+    uint64_t seg;
+    NvmeTest t;
+
+    /* Long enough that SQ 1 comes while SQ 2's first writes are out. */
+    nvme_start_device(&t, NULL, "null-co://",
+                      ",file.latency-ns=200000000", NULL);
+    nvme_enable(&t, 8);
+    ioq(&t, 1, 16);
+    ioq(&t, 2, BUSY + 1);
+    seg = streamed_sgl(&t);
+    submit_streamed_writes(&t, 2, seg, BUSY);
+    submit_streamed_writes(&t, 1, seg, 1);
+    g_assert_cmphex(reap(&t, 1, true).status, ==, 0);
+    before = cq_posted(&t, 2);
+    g_test_message("SQ 1's write completed after %u of SQ 2's %u", before,
+                   BUSY);
+    g_assert_cmpuint(before, <, BUSY / 2);
+    for (int i = 0; i < BUSY; i++) {
+        g_assert_cmphex(reap(&t, 2, true).status, ==, 0);
+    }
     nvme_stop(&t);
 }
 
@@ -3706,6 +3779,7 @@ int main(int argc, char **argv)
     qtest_add_func("/nvme-accel/io-sgl", test_io_sgl);
     qtest_add_func("/nvme-accel/io-sgl-scattered", test_io_sgl_scattered);
     qtest_add_func("/nvme-accel/bounce-bounded", test_bounce_bounded);
+    qtest_add_func("/nvme-accel/bounce-fair", test_bounce_fair);
     qtest_add_func("/nvme-accel/io-commands", test_io_commands);
     qtest_add_func("/nvme-accel/io-errors", test_io_errors);
     qtest_add_func("/nvme-accel/doorbell-errors-aer", test_doorbell_errors_aer);
