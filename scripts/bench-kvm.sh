@@ -69,7 +69,7 @@ grep -vE '^# bench-raw: |^1\.\.' "$tmp/out" | sed -E 's/^(not )?ok [0-9]+ - /# L
 # --- medians per disk and depth --------------------------------------------------
 
 sed -n 's/^# bench-raw: //p' "$tmp/out" > "$tmp/raw"
-# DEV QD IOPS MEAN P99 EXITS/IO UEXITS/IO IRQ/IO QUSER_US/IO QSYS_US/IO WORKER_US/IO
+# DEV QD IOPS MEAN P99 EXITS/IO UEXITS/IO IRQ/IO QUSER_US/IO QSYS_US/IO WORKER_US/IO DEVIRQ/IO
 awk '
     function med(key,    n, i, j, t, v) {
         n = split(vals[key], v, " ")
@@ -84,13 +84,14 @@ awk '
             add(k " exits", $8 / ios); add(k " uexits", ($9 + $10) / ios)
             add(k " irq", $11 / ios); add(k " quser", $12 / ios)
             add(k " qsys", $13 / ios); add(k " vcpu", $14 / ios); add(k " worker", $15 / ios)
+            if ($16 != "" && $16 != "-") add(k " dirq", $16 / ios)
         }
     }
     END {
         for (k in keys) {
             printf "%s", k
-            split("iops mean p99 exits uexits irq quser qsys vcpu worker", f, " ")
-            for (i = 1; i <= 10; i++) printf " %s", med(k " " f[i])
+            split("iops mean p99 exits uexits irq quser qsys vcpu worker dirq", f, " ")
+            for (i = 1; i <= 11; i++) printf " %s", med(k " " f[i])
             printf "\n"
         }
     }' "$tmp/raw" | sort -k2,2n -k1,1 > "$tmp/med"
@@ -104,19 +105,20 @@ name() {
 }
 echo
 echo "4 KiB random read, fio libaio, median of $rounds rounds of $secs s; per I/O:"
-echo "KVM exits, exits to QEMU userspace (mmio+io), interrupts injected; CPU us"
-echo "of QEMU's own threads (main loop, iothreads, thread pool) in userspace and"
+echo "KVM exits, exits to QEMU userspace (mmio+io), interrupts injected (all,"
+echo "the guest's timer and IPIs too) and kvm-accel's own (dirqs); CPU us of"
+echo "QEMU's own threads (main loop, iothreads, thread pool) in userspace and"
 echo "kernel, of its vCPU threads (guest + KVM + userspace exits), of kvm-accel's"
 echo "worker (nested KVM: compare, do not quote)"
-printf '%-18s %4s %7s %8s %8s %6s %8s %5s %8s %8s %8s %7s\n' config QD IOPS mean-us p99-us \
-    exits uexits irqs qemu-usr qemu-sys vcpus worker
+printf '%-18s %4s %7s %8s %8s %6s %8s %5s %5s %8s %8s %8s %7s\n' config QD IOPS mean-us p99-us \
+    exits uexits irqs dirqs qemu-usr qemu-sys vcpus worker
 for qd in ${qds//,/ }; do
     for d in kern user upst virt backend; do
-        read -r _ _ iops mean p99 ex uex irq qu qs vc wk < <(awk -v k="$d" -v q="$qd" '$1 == k && $2 == q' "$tmp/med") || continue
+        read -r _ _ iops mean p99 ex uex irq qu qs vc wk dirq < <(awk -v k="$d" -v q="$qd" '$1 == k && $2 == q' "$tmp/med") || continue
         fmt() { [ "$1" = - ] && echo - || awk -v x="$1" -v p="$2" 'BEGIN { printf "%.*f", p, x }'; }
-        printf '%-18s %4s %7s %8s %8s %6s %8s %5s %8s %8s %8s %7s\n' "$(name $d)" "$qd" \
+        printf '%-18s %4s %7s %8s %8s %6s %8s %5s %5s %8s %8s %8s %7s\n' "$(name $d)" "$qd" \
             "$iops" "$mean" "$p99" "$(fmt "$ex" 2)" "$(fmt "$uex" 4)" "$(fmt "$irq" 2)" \
-            "$(fmt "$qu" 1)" "$(fmt "$qs" 1)" "$(fmt "$vc" 1)" "$(fmt "$wk" 1)"
+            "$(fmt "$dirq" 2)" "$(fmt "$qu" 1)" "$(fmt "$qs" 1)" "$(fmt "$vc" 1)" "$(fmt "$wk" 1)"
     done
 done
 echo

@@ -10,7 +10,8 @@
 # kvm-accel's
 # worker (schedstat), and print one line per run:
 #   # bench-raw: DEV QD ROUND IOS IOPS MEAN_US P99_US EXITS MMIO_EXITS
-#     IO_EXITS IRQ_INJ QEMU_USER_US QEMU_SYS_US VCPU_US WORKER_US
+#     IO_EXITS IRQ_INJ QEMU_USER_US QEMU_SYS_US VCPU_US WORKER_US DEV_IRQS
+# (DEV_IRQS: the interrupts kvm-accel sent, kernel mode only, else "-")
 # (counters and times are totals over the run: the host divides by IOS).
 # First the backend alone: fio in L1 on the null_blk device ("backend").
 #
@@ -46,7 +47,7 @@ while [ $r -le "$rounds" ]; do
         awk -F';' -v qd=$qd -v r=$r '{
             p99 = "?"
             for (i = 18; i <= 37; i++) if ($i ~ /^99\.000000%=/) { split($i, a, "="); p99 = a[2] }
-            printf "# bench-raw: backend %s %s %d %d %.1f %s - - - - - - - -\n", qd, r, $6 / 4, $8, $16, p99
+            printf "# bench-raw: backend %s %s %d %d %.1f %s - - - - - - - - -\n", qd, r, $6 / 4, $8, $16, p99
         }' /tmp/fio.t
     done
     r=$((r + 1))
@@ -56,6 +57,12 @@ done
 
 
 drive() { echo "file=$backend,if=none,id=$1,format=raw,cache=none,aio=native,file.locking=off"; }
+# The interrupts kvm-accel sent (kernel-stats), apart from the guest's own
+# timer ticks and IPIs that KVM's irq_injections counts too.
+dev_irqs() {
+    [ "$d" = kern ] || return 0
+    echo "devirqs $(kstat "$(l2_qom_get /machine/peripheral/kern kernel-stats)" irqs)"
+}
 # Follow L2's cues until it is done, printing a bench-raw line per run.
 bench_one() {
     k=0
@@ -76,8 +83,10 @@ bench_one() {
                     # the console output (each character is an exit to QEMU).
                     sleep 1
                     l2_snapshot > /tmp/snap0
+                    dev_irqs >> /tmp/snap0
                     sleep $((secs + 3)).5
-                    l2_snapshot > /tmp/snap1 ;;
+                    l2_snapshot > /tmp/snap1
+                    dev_irqs >> /tmp/snap1 ;;
                 "@@bench: end "*)
                     set -- $(echo "$line" | sed 's/^@@bench: end //; s/@@$//')
                     if [ $# -ne 7 ]; then
@@ -87,10 +96,11 @@ bench_one() {
                     awk -v run="$*" -v hz=$L2_HZ '
                         NR == FNR { a[$1] = $2; next }
                         { d[$1] = $2 - a[$1] }
-                        END { printf "# bench-raw: %s %d %d %d %d %d %d %d %d\n", run,
+                        END { printf "# bench-raw: %s %d %d %d %d %d %d %d %d %s\n", run,
                               d["exits"], d["mmio_exits"], d["io_exits"], d["irq_injections"],
                               d["quser"] * 1e6 / hz, d["qsys"] * 1e6 / hz,
-                              d["vcpu"] * 1e6 / hz, d["worker"] / 1000
+                              d["vcpu"] * 1e6 / hz, d["worker"] / 1000,
+                              ("devirqs" in a) ? d["devirqs"] : "-"
                               printf "# bench-threads: %s:", run
                               for (k in d) if (k ~ /^thread:/ && (d[k] || d["threadsys:" substr(k, 8)]))
                                   printf " %s %d/%d ms", substr(k, 8), d[k] * 1000 / hz, d["threadsys:" substr(k, 8)] * 1000 / hz
@@ -113,7 +123,7 @@ runs=0 r=1
 while [ $r -le "$rounds" ]; do
     for d in $(echo "$devs" | tr , ' '); do
         case $d in
-            kern) set -- -drive "$(drive dk)" -device nvme-accel,drive=dk,serial=kern,accel=kernel,sysfsdev=$mdev ;;
+            kern) set -- -drive "$(drive dk)" -device nvme-accel,id=kern,drive=dk,serial=kern,accel=kernel,sysfsdev=$mdev ;;
             user) set -- -drive "$(drive du)" -device nvme-accel,drive=du,serial=user,accel=off ;;
             upst) set -- -drive "$(drive dn)" -device nvme,drive=dn,serial=upst,ioeventfd=on ;;
             virt) set -- -object iothread,id=io0 -drive "$(drive dv)" -device virtio-blk-pci,drive=dv,serial=virt,iothread=io0 ;;
