@@ -240,6 +240,15 @@ static void nvme_accel_bounce_wake_first(NvmeAccelCtrl *n)
     }
 }
 
+/* @sq no longer waits (its command needs none, or is gone): next, please. */
+static void nvme_accel_bounce_pass(NvmeAccelCtrl *n, NvmeAccelSQ *sq)
+{
+    if (sq->bounce_wait) {
+        nvme_accel_bounce_unwait(n, sq);
+        nvme_accel_bounce_wake_first(n);
+    }
+}
+
 static bool nvme_accel_bounce_reserve(NvmeAccelRequest *req)
 {
     NvmeAccelSQ *sq = req->sq;
@@ -248,11 +257,7 @@ static bool nvme_accel_bounce_reserve(NvmeAccelRequest *req)
     NvmeAccelSQ *first;
 
     if (!len) {
-        /* What it waited for is not there any more: its turn passes. */
-        if (sq->bounce_wait) {
-            nvme_accel_bounce_unwait(n, sq);
-            nvme_accel_bounce_wake_first(n);
-        }
+        nvme_accel_bounce_pass(n, sq);
         return true;
     }
     first = nvme_accel_bounce_first(n);
@@ -799,10 +804,7 @@ static void nvme_accel_io_sq_run(NvmeAccelSQ *sq)
             }
         }
         /* Emptied (a host may move its tail back): no turn to wait for. */
-        if (sq->bounce_wait) {
-            nvme_accel_bounce_unwait(n, sq);
-            nvme_accel_bounce_wake_first(n);
-        }
+        nvme_accel_bounce_pass(n, sq);
         /* Publish the event index, then catch a racing submission. */
         ret = nac_sq_arm(&sq->q, &n->mem);
         if (ret <= 0) {

@@ -2268,6 +2268,23 @@ static bool inflight_is(const char *dev, int n)
 	return inflight(dev) == n;
 }
 
+/* An mdev on the 1 s-per-I/O device, its vector 0 signalling @irq. */
+static bool slow_mdev_open(struct vdev *d, const char *slow, int irq)
+{
+	return ok(mdev_create(d) == 0 && group_open(d) == 0 &&
+		  device_open(d) == 0 && attach(d->fd, slow, 0, NULL) == 0 &&
+		  set_irqs(d->fd, 0, 1, &irq) == 0,
+		  "an mdev on %s (1 s per I/O)", slow);
+}
+
+static void slow_mdev_close(struct vdev *d, int irq)
+{
+	close(d->fd);
+	close(d->group);
+	close(irq);
+	succeeds(mdev_remove(d), "remove the mdev");
+}
+
 static void test_quiesce_slow(const char *slow)
 {
 	struct kvm_accel_info info = { .argsz = sizeof(info) };
@@ -2280,10 +2297,7 @@ static void test_quiesce_slow(const char *slow)
 	bool early;
 	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
-	if (!ok(mdev_create(&d) == 0 && group_open(&d) == 0 &&
-		device_open(&d) == 0 && attach(d.fd, slow, 0, NULL) == 0 &&
-		set_irqs(d.fd, 0, 1, &irq) == 0,
-		"an mdev on %s (1 s per I/O)", slow))
+	if (!slow_mdev_open(&d, slow, irq))
 		goto out;
 	qa.fd = d.fd;
 	tq_init(&q, d.fd, 1, 8, 8, 0, 0, irq, 0);
@@ -2337,10 +2351,7 @@ static void test_quiesce_slow(const char *slow)
 	   strerror(qa.err));
 	close(q.kick);
 out:
-	close(d.fd);
-	close(d.group);
-	close(irq);
-	succeeds(mdev_remove(&d), "remove the mdev");
+	slow_mdev_close(&d, irq);
 }
 
 /*
@@ -2362,10 +2373,7 @@ static void test_streamed_slow(const char *slow)
 	bool done;
 	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
-	if (!ok(mdev_create(&dv) == 0 && group_open(&dv) == 0 &&
-		device_open(&dv) == 0 && attach(dv.fd, slow, 0, NULL) == 0 &&
-		set_irqs(dv.fd, 0, 1, &irq) == 0,
-		"an mdev on %s (1 s per I/O)", slow))
+	if (!slow_mdev_open(&dv, slow, irq))
 		goto out;
 	tq_init(&q, dv.fd, 1, 8, 8, TQ_SGL, 0, irq, 0);
 	if (!ok(tq_create(&q) == 0, "an SGL queue pair on it")) {
@@ -2412,10 +2420,7 @@ static void test_streamed_slow(const char *slow)
 	status_is(tq_cmd(&q, &s), 0, "the same read with the list restored");
 	close(q.kick);
 out:
-	close(dv.fd);
-	close(dv.group);
-	close(irq);
-	succeeds(mdev_remove(&dv), "remove the mdev");
+	slow_mdev_close(&dv, irq);
 }
 
 static void test_unmap_slow_peer(const char *slow, const char *fast)
