@@ -233,7 +233,7 @@ static bool nac_cq_host_caught_up(struct nac_cq *cq, const struct nac_mem *mem)
 enum nac_irq nac_cq_irq(struct nac_cq *cq, const struct nac_mem *mem,
 			uint64_t now, uint64_t *deadline)
 {
-	uint64_t due;
+	uint64_t due = 0;
 
 	if (!cq->irq_enabled || !cq->pending)
 		return NAC_IRQ_NONE;
@@ -243,13 +243,20 @@ enum nac_irq nac_cq_irq(struct nac_cq *cq, const struct nac_mem *mem,
 	}
 	/*
 	 * Coalescing applies when both a threshold above one entry and an
-	 * aggregation time are set: a zero time means "no delay".
+	 * aggregation time are set: a zero time means "no delay". Else the
+	 * controller may moderate, unless the vector opted out of both.
 	 */
-	if (cq->coalesce && cq->aggr_thr && cq->aggr_time &&
-	    cq->pending <= cq->aggr_thr) {
+	if (cq->coalesce && cq->aggr_thr && cq->aggr_time) {
+		if (cq->pending <= cq->aggr_thr)
+			due = (uint64_t)cq->aggr_time * 100000;
+	} else if (cq->coalesce && cq->mod_time_ns &&
+		   cq->pending < cq->mod_thr) {
+		due = cq->mod_time_ns;
+	}
+	if (due) {
 		if (!cq->pending_since)
 			cq->pending_since = now ? now : 1;
-		due = cq->pending_since + (uint64_t)cq->aggr_time * 100000;
+		due += cq->pending_since;
 		if (now < due) {
 			*deadline = due;
 			return NAC_IRQ_DEFER;

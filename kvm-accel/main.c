@@ -53,6 +53,16 @@ module_param_named(poll_usecs, kacc_poll_usecs, uint, 0644);
 MODULE_PARM_DESC(poll_usecs,
 		 "Microseconds the worker keeps polling its queues after the last work before it sleeps (default 50)");
 
+unsigned int kacc_irq_moderation_usecs = 256;
+module_param_named(irq_moderation_usecs, kacc_irq_moderation_usecs, uint, 0644);
+MODULE_PARM_DESC(irq_moderation_usecs,
+		 "Longest a completion waits for its interrupt when the worker moderates them, where the guest set no coalescing (default 256, 0: never)");
+
+int kacc_irq_moderation_profile = -1;
+module_param_named(irq_moderation_profile, kacc_irq_moderation_profile, int, 0644);
+MODULE_PARM_DESC(irq_moderation_profile,
+		 "Moderation profile 0 (none) to 8 (most) for every queue that has several commands in flight, or -1 to let DIM choose per queue (default -1)");
+
 bool kacc_poll_io = true;
 module_param_named(poll_io, kacc_poll_io, bool, 0644);
 MODULE_PARM_DESC(poll_io,

@@ -143,15 +143,55 @@ bool kacc_eventfd_fire(struct eventfd_ctx __rcu **slot)
 	return ctx;
 }
 
+/*
+ * Interrupt moderation where the guest set no coalescing (Linux does not):
+ * the kernel's DIM for storage completion queues (rdma_dim, as ib_cq and
+ * so NVMe over RDMA use it) steps through these profiles, one step per 64
+ * interrupts, towards more completions per millisecond, then more per
+ * interrupt, and back to the first when interrupts carry about one entry
+ * (QD1: the guest waits for each). Where interrupts cost the guest exits
+ * and its vCPU is the bottleneck, fewer of them is more IOPS. A profile
+ * holds an interrupt for quarters of the usual time between completions,
+ * so that every step makes a difference on any device; never longer than
+ * irq_moderation_usecs.
+ */
+#define KACC_MOD_WINDOW	64
+
+static const struct { u8 quarters; u8 thr; } kacc_mod_profiles[] = {
+	{ 0, 1 }, { 1, 2 }, { 2, 4 }, { 3, 4 }, { 4, 8 }, { 6, 8 },
+	{ 8, 16 }, { 12, 16 }, { 16, 32 },
+};
+static_assert(ARRAY_SIZE(kacc_mod_profiles) == RDMA_DIM_PARAMS_NUM_PROFILES);
+
+/* DIM chose a profile: kacc_qp_irq() applies it; measure again. */
+static void kacc_qp_dim_work(struct work_struct *work)
+{
+	struct dim *dim = container_of(work, struct dim, work);
+
+	WRITE_ONCE(dim->state, DIM_START_MEASURE);
+}
+
 static void kacc_qp_irq(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
 {
+	u64 max_ns = (u64)READ_ONCE(kacc_irq_moderation_usecs) * NSEC_PER_USEC;
+	int fixed = READ_ONCE(kacc_irq_moderation_profile);
+	unsigned int ix = qp->mod_one ? 0 : fixed >= 0 ? fixed :
+			  READ_ONCE(qp->dim.profile_ix);
+	u32 entries = qp->cq.pending;
 	u64 deadline = 0;
 
+	ix = min_t(unsigned int, ix, RDMA_DIM_PARAMS_NUM_PROFILES - 1);
+	qp->cq.mod_thr = kacc_mod_profiles[ix].thr;
+	qp->cq.mod_time_ns = min_t(u64, max_ns,
+				   ewma_post_gap_read(&qp->post_gap) *
+				   kacc_mod_profiles[ix].quarters / 4);
 	switch (nac_cq_irq(&qp->cq, &qp->mem, now, &deadline)) {
 	case NAC_IRQ_NOW:
 		qp->irq_deadline = 0;
 		if (kacc_eventfd_fire(&dev->vectors[qp->cq.vector]))
 			kacc_stat_inc(dev, irqs);
+		if (max_ns && fixed < 0)
+			rdma_dim(&qp->dim, entries);
 		break;
 	case NAC_IRQ_DEFER:
 		qp->irq_deadline = deadline;
@@ -351,8 +391,26 @@ static bool kacc_qp_post(struct kacc_dev *dev, struct kacc_qp *qp)
 		kacc_req_retire(dev, qp, req, now);
 		posted = true;
 	}
-	if (posted)
+	if (posted) {
+		/*
+		 * A guest with one command in flight at a time waits for
+		 * each: holding its interrupt only adds latency, whatever
+		 * DIM's last measurement says.
+		 */
+		qp->mod_inflight += (qp->cq.tail + qp->cq.size - qp->cq.head) %
+				    qp->cq.size + qp->outstanding;
+		if (++qp->mod_samples == KACC_MOD_WINDOW) {
+			qp->mod_one = qp->mod_inflight <= KACC_MOD_WINDOW * 5 / 4;
+			qp->mod_inflight = 0;
+			qp->mod_samples = 0;
+		}
+		if (qp->last_post)
+			ewma_post_gap_add(&qp->post_gap,
+					  min_t(u64, now - qp->last_post,
+						NSEC_PER_SEC));
+		qp->last_post = now;
 		kacc_qp_irq(dev, qp, now);
+	}
 	return posted;
 }
 
@@ -789,6 +847,7 @@ static int kacc_qp_alloc_reqs(struct kacc_dev *dev, struct kacc_qp *qp)
 
 static void kacc_qp_free(struct kacc_dev *dev, struct kacc_qp *qp)
 {
+	cancel_work_sync(&qp->dim.work);
 	if (qp->has_kick)
 		kacc_kick_detach(&qp->kick);
 	kacc_qp_unpin(dev, qp);
@@ -813,6 +872,9 @@ static struct kacc_qp *kacc_qp_create(struct kacc_dev *dev,
 	INIT_LIST_HEAD(&qp->retry);
 	INIT_LIST_HEAD(&qp->done);
 	atomic_set(&qp->db_pending, 0);
+	INIT_WORK(&qp->dim.work, kacc_qp_dim_work);
+	qp->dim.tune_state = DIM_GOING_RIGHT;	/* as ib_cq starts it */
+	ewma_post_gap_init(&qp->post_gap);
 	if (nac_sq_init(&qp->sq, p->qid, p->qid, p->sq_gpa, p->sq_entries) ||
 	    nac_cq_init(&qp->cq, p->qid, p->vector, ien, p->cq_gpa,
 			p->cq_entries)) {

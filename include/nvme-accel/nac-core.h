@@ -76,6 +76,13 @@ struct nac_cq {
 	uint8_t  aggr_time;	/* 100 us units */
 	uint32_t pending;	/* entries posted since the last interrupt */
 	uint64_t pending_since;	/* ns timestamp of the first of those */
+	/*
+	 * Moderation the controller chooses where the host set none: an
+	 * interrupt once mod_thr entries wait, or the first has waited
+	 * mod_time_ns. 0 (either) is off.
+	 */
+	uint32_t mod_thr;
+	uint32_t mod_time_ns;
 };
 
 int nac_sq_init(struct nac_sq *sq, uint16_t qid, uint16_t cqid,
@@ -163,7 +170,8 @@ enum nac_irq {
 
 /*
  * Should the CQ's vector fire? Honours interrupt coalescing (threshold and
- * time) and skips the interrupt when the host's shadow head shows it has
+ * time), else the controller's own moderation (mod_thr, mod_time_ns), and
+ * skips the interrupt when the host's shadow head shows it has
  * already consumed every posted entry (it is polling). Call after a batch
  * of nac_cq_post(); @now is a monotonic ns clock. On NAC_IRQ_NOW the
  * pending count is reset: the caller must signal.

@@ -354,6 +354,68 @@ static void test_irq_decisions(void)
 	teardown();
 }
 
+/* The controller's own moderation, where the host set no coalescing. */
+static void test_irq_moderation(void)
+{
+	struct nac_cq cq;
+	struct nac_cqe c = { 0 };
+	uint64_t deadline = 0;
+	int i;
+
+	setup();
+	g_assert_cmpint(nac_cq_init(&cq, 1, 0, true, CQ_BASE, 64), ==, 0);
+	/* Four entries or 100 us. */
+	cq.mod_thr = 4;
+	cq.mod_time_ns = 100000;
+	for (i = 0; i < 3; i++) {
+		g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+		g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 10000 + i, &deadline),
+				==, NAC_IRQ_DEFER);
+		g_assert_cmpuint(deadline, ==, 10000 + 100000);
+	}
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 20000, &deadline), ==,
+			NAC_IRQ_NOW);
+	/* None waits longer than the time. */
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 30000, &deadline), ==,
+			NAC_IRQ_DEFER);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 129999, &deadline), ==,
+			NAC_IRQ_DEFER);
+	g_assert_cmpuint(deadline, ==, 130000);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 130000, &deadline), ==,
+			NAC_IRQ_NOW);
+
+	/* A vector that opted out of coalescing is not moderated either. */
+	cq.coalesce = false;
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 200000, &deadline), ==,
+			NAC_IRQ_NOW);
+	cq.coalesce = true;
+	/* A threshold of one entry, or no time: at once. */
+	cq.mod_thr = 1;
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 300000, &deadline), ==,
+			NAC_IRQ_NOW);
+	cq.mod_thr = 4;
+	cq.mod_time_ns = 0;
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 400000, &deadline), ==,
+			NAC_IRQ_NOW);
+	/* The host's coalescing replaces ours: 2 entries or 100 us. */
+	cq.mod_time_ns = 1000000;
+	cq.aggr_thr = 1;
+	cq.aggr_time = 1;
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 500000, &deadline), ==,
+			NAC_IRQ_DEFER);
+	g_assert_cmpuint(deadline, ==, 500000 + 100000);
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 500001, &deadline), ==,
+			NAC_IRQ_NOW);
+	teardown();
+}
+
 static void test_irq_host_polling(void)
 {
 	struct nac_cq cq;
@@ -390,6 +452,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/queue/sq-arm-eventidx", test_sq_arm_eventidx);
 	g_test_add_func("/queue/cq-arm-eventidx", test_cq_arm_eventidx);
 	g_test_add_func("/queue/irq-decisions", test_irq_decisions);
+	g_test_add_func("/queue/irq-moderation", test_irq_moderation);
 	g_test_add_func("/queue/irq-host-polling", test_irq_host_polling);
 	return g_test_run();
 }

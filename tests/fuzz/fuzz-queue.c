@@ -45,6 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	cq.aggr_thr = data[1] >> 4;
 	cq.aggr_time = data[2] >> 4;
+	cq.mod_thr = data[3] >> 6;
+	cq.mod_time_ns = (data[3] >> 4 & 3) * 50000;
 
 	for (i = 4; i + 2 < size; i += 3) {
 		uint16_t v = data[i + 1] | data[i + 2] << 8;
