@@ -1,54 +1,62 @@
 #!/bin/sh
-# Runs in L1 for scripts/bench-kvm.sh: one L2 under KVM with four disks on
-# the same null_blk device — nvme-accel accel=kernel, nvme-accel accel=off,
-# upstream nvme (ioeventfd=on), virtio-blk (iothread) — running
-# tests/kvm/l2-bench.sh. Around each fio run L2 names, we read KVM's
+# Runs in L1 for scripts/bench-kvm.sh: one L2 under KVM per disk and round,
+# every disk on the same backend — null_blk with poll queues ("nullb") or a
+# loop device on a file in RAM ("file") — nvme-accel accel=kernel,
+# nvme-accel accel=off (without and with an iothread), upstream nvme
+# (ioeventfd=on), virtio-blk (iothread), running tests/kvm/l2-bench.sh.
+# Around each fio run L2 names, we read KVM's
 # counters (debugfs kvm/), the CPU time of each of L2's QEMU threads
 # (/proc/PID/task/*/stat: utime and stime of QEMU's own threads; the vCPU
 # threads' total, since tick sampling cannot split their userspace from
 # their guest time: exits to userspace say what they do there) and of
 # kvm-accel's
 # worker (schedstat), and print one line per run:
-#   # bench-raw: DEV QD ROUND IOS IOPS MEAN_US P99_US EXITS MMIO_EXITS
+#   # bench-raw: DEV RUN ROUND IOS IOPS MEAN_US P99_US EXITS MMIO_EXITS
 #     IO_EXITS IRQ_INJ QEMU_USER_US QEMU_SYS_US VCPU_US WORKER_US DEV_IRQS
 # (DEV_IRQS: the interrupts kvm-accel sent, kernel mode only, else "-")
 # (counters and times are totals over the run: the host divides by IOS).
-# First the backend alone: fio in L1 on the null_blk device ("backend").
+# (RUN: a workload of tests/kvm/bench-fio.sh.) First the backend alone:
+# fio in L1 on the backend ("backend").
 #
-#   bench-l1.sh QEMU VMLINUX INITRD ROUNDS SECONDS QDS DEVS
+#   bench-l1.sh QEMU VMLINUX INITRD ROUNDS SECONDS RUNS DEVS BACKEND
 set -u
-QEMU_BIN=$1 L2_KERNEL=$2 L2_INITRD=$3 rounds=$4 secs=$5 qds=$6 devs=$7
+QEMU_BIN=$1 L2_KERNEL=$2 L2_INITRD=$3 rounds=$4 secs=$5 qds=$6 devs=$7 kind=$8
 . /kvm/l1-lib.sh
+. /kvm/bench-fio.sh
 
 modprobe kvm_amd && [ -c /dev/kvm ] || bail "no KVM (modprobe kvm_amd)"
 modprobe -a vfio vfio_iommu_type1 mdev && insmod "$VM_EXTRA_MODULES" ||
     bail "cannot load kvm-accel"
-# Two poll queues: the module polls its bios where the backend can.
-modprobe null_blk nr_devices=1 queue_mode=2 submit_queues=2 poll_queues=2 \
-    gb=16 || bail "modprobe null_blk"
-backend=/dev/nullb0
+case $kind in
+    nullb)
+        # Two poll queues: the module polls its bios where the backend can.
+        modprobe null_blk nr_devices=1 queue_mode=2 submit_queues=2 \
+            poll_queues=2 gb=16 || bail "modprobe null_blk"
+        backend=/dev/nullb0 ;;
+    file)
+        # Page cache behind a loop device: completions by interrupt, no
+        # polling; fio's 1 GiB, written first so that reads find pages.
+        mkdir -p /ram && mount -t tmpfs -o size=1100M tmpfs /ram &&
+            dd if=/dev/zero of=/ram/disk bs=1M count=1024 2> /dev/null &&
+            modprobe loop && losetup /dev/loop0 /ram/disk ||
+            bail "a loop device on a file in RAM"
+        backend=/dev/loop0 ;;
+    *) bail "unknown backend $kind" ;;
+esac
 types=$(ls -d /sys/class/mdev_bus/*/mdev_supported_types/* | head -n1)
 uuid=6b1d6a2e-4b1f-4c1e-9d7a-0000000000b1
 mdev=/sys/bus/mdev/devices/$uuid
 echo $uuid > "$types/create" || bail "create mdev"
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 [ -r /sys/kernel/debug/kvm/exits ] || bail "no KVM counters in debugfs"
-ok "KVM, kvm-accel, null_blk ($backend, poll queues $(cat /sys/block/nullb0/queue/io_poll 2>/dev/null))"
+ok "KVM, kvm-accel, backend $backend (poll queues: $(cat /sys/block/${backend#/dev/}/queue/io_poll 2>/dev/null))"
 
 # --- the backend alone --------------------------------------------------------
 
 r=1
 while [ $r -le "$rounds" ]; do
     for qd in $(echo "$qds" | tr , ' '); do
-        fio --name=b --filename=$backend --direct=1 --ioengine=libaio \
-            --rw=randread --bs=4k --iodepth="$qd" --time_based \
-            --runtime="$secs" --size=1G --norandommap \
-            --output-format=terse --terse-version=3 > /tmp/fio.t 2>&1
-        awk -F';' -v qd=$qd -v r=$r '{
-            p99 = "?"
-            for (i = 18; i <= 37; i++) if ($i ~ /^99\.000000%=/) { split($i, a, "="); p99 = a[2] }
-            printf "# bench-raw: backend %s %s %d %d %.1f %s - - - - - - - - -\n", qd, r, $6 / 4, $8, $16, p99
-        }' /tmp/fio.t
+        echo "# bench-raw: backend $qd $r $(bench_fio "$qd" $backend "$secs") - - - - - - - - -"
     done
     r=$((r + 1))
 done
@@ -125,6 +133,7 @@ while [ $r -le "$rounds" ]; do
         case $d in
             kern) set -- -drive "$(drive dk)" -device nvme-accel,id=kern,drive=dk,serial=kern,accel=kernel,sysfsdev=$mdev ;;
             user) set -- -drive "$(drive du)" -device nvme-accel,drive=du,serial=user,accel=off ;;
+            useri) set -- -object iothread,id=io0 -drive "$(drive di)" -device nvme-accel,drive=di,serial=useri,accel=off,iothread=io0 ;;
             upst) set -- -drive "$(drive dn)" -device nvme,drive=dn,serial=upst,ioeventfd=on ;;
             virt) set -- -object iothread,id=io0 -drive "$(drive dv)" -device virtio-blk-pci,drive=dv,serial=virt,iothread=io0 ;;
             *) bail "unknown disk $d" ;;
@@ -139,7 +148,7 @@ while [ $r -le "$rounds" ]; do
 done
 want=$((rounds * $(echo "$devs" | tr , '\n' | wc -l) * $(echo "$qds" | tr , '\n' | wc -l)))
 if [ $runs -eq $want ]; then
-    ok "L2 ran $runs fio runs (disks $devs x QDs $qds x $rounds rounds of $secs s)"
+    ok "L2 ran $runs fio runs (disks $devs x runs $qds x $rounds rounds of $secs s)"
 else
     notok "L2 ran $runs of $want fio runs (L2: $l2_state)"
     tr -d '\r' < /tmp/l2.console | tail -n 30 | diag
@@ -147,5 +156,6 @@ else
 fi
 echo 1 > "$mdev/remove"
 rmmod kvm_accel
+[ "$kind" = file ] && losetup -d /dev/loop0
 echo "1..$n"
 [ "$fail" -eq 0 ]

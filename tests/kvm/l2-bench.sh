@@ -1,14 +1,16 @@
 #!/bin/sh
-# KVM tier, L2 of scripts/bench-kvm.sh: fio 4 KiB random reads on each of
-# the disks L1 gave us, all on the same backend in L1, at each queue depth,
-# in interleaved rounds. Around each run, cues for L1, which reads KVM's
+# KVM tier, L2 of scripts/bench-kvm.sh: fio on each of the disks L1 gave
+# us, all on the same backend in L1, for each workload (bench-fio.sh), in
+# interleaved rounds. Around each run, cues for L1, which reads KVM's
 # counters and its threads' CPU time:
-#   @@bench: begin DEV QD ROUND@@ ... @@bench: end DEV QD ROUND IOS IOPS MEAN_US P99_US@@
+#   @@bench: begin DEV RUN ROUND@@ ... @@bench: end DEV RUN ROUND IOS IOPS MEAN_US P99_US@@
 # with 2 s of quiet before fio and 4 s after (L1 reads its counters then:
 # every character on the console is an exit to QEMU).
 # Devices: nvme-accel serial "kern" (accel=kernel), "user" (accel=off),
-# upstream nvme serial "upst", virtio-blk serial "virt".
+# "useri" (accel=off, iothread), upstream nvme serial "upst", virtio-blk
+# serial "virt".
 PATH=/usr/sbin:/usr/bin:/bin:/sbin
+. /kvm/bench-fio.sh
 rounds=3 secs=6 qds="1 32" devs="kern user upst virt"
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
@@ -50,18 +52,9 @@ while [ $r -le "$rounds" ]; do
             # Quiet before and after fio: L1 measures in between.
             echo "@@bench: begin $s $qd $r@@"
             sleep 2
-            # terse v3: 8 read IOPS; 16 read clat mean (us); 18-37 clat
-            # percentiles; 6 read KiB.
-            fio --name=b --filename="$dev" --direct=1 --ioengine=libaio \
-                --rw=randread --bs=4k --iodepth="$qd" --time_based \
-                --runtime="$secs" --size=1G --norandommap \
-                --output-format=terse --terse-version=3 > /tmp/fio.t 2>&1
+            res=$(bench_fio "$qd" "$dev" "$secs")
             sleep 4
-            awk -F';' -v s=$s -v qd=$qd -v r=$r '{
-                p99 = "?"
-                for (i = 18; i <= 37; i++) if ($i ~ /^99\.000000%=/) { split($i, a, "="); p99 = a[2] }
-                printf "@@bench: end %s %s %s %d %d %.1f %s@@\n", s, qd, r, $6 / 4, $8, $16, p99
-            }' /tmp/fio.t
+            echo "@@bench: end $s $qd $r $res@@"
         done
     done
     r=$((r + 1))
