@@ -243,14 +243,17 @@ enum nac_irq nac_cq_irq(struct nac_cq *cq, const struct nac_mem *mem,
 	}
 	/*
 	 * Coalescing applies when both a threshold above one entry and an
-	 * aggregation time are set: a zero time means "no delay". Else the
-	 * controller may moderate, unless the vector opted out of both.
+	 * aggregation time are set: a zero time means "no delay". Where the
+	 * host set neither (the reset value), the controller may moderate;
+	 * not a vector that opted out of coalescing, nor a full CQ (the host
+	 * must make room before anything else completes).
 	 */
 	if (cq->coalesce && cq->aggr_thr && cq->aggr_time) {
 		if (cq->pending <= cq->aggr_thr)
 			due = (uint64_t)cq->aggr_time * 100000;
-	} else if (cq->coalesce && cq->mod_time_ns &&
-		   cq->pending < cq->mod_thr) {
+	} else if (cq->coalesce && !cq->aggr_thr && !cq->aggr_time &&
+		   cq->mod_time_ns && cq->pending < cq->mod_thr &&
+		   !nac_cq_full(cq)) {
 		due = cq->mod_time_ns;
 	}
 	if (due) {

@@ -62,12 +62,12 @@
 #define KACC_POLL_PROBE		16
 /* Time from fetch to reap of polled bios: a moving average, 1/8 weight. */
 DECLARE_EWMA(poll_lat, 4, 8)
-/* ns between a queue's completions, averaged over about 8 */
+/* ns between a pair's batches of completions, averaged over about 8 */
 DECLARE_EWMA(post_gap, 4, 8)
 
 /* Module parameters (main.c). */
 extern unsigned int kacc_poll_usecs;
-extern unsigned int kacc_irq_moderation_usecs;
+extern int kacc_irq_moderation_usecs;
 extern int kacc_irq_moderation_profile;
 extern bool kacc_poll_io;
 extern unsigned int kacc_pin_cache_pages;
@@ -178,7 +178,7 @@ struct kacc_qp {
 	struct dim dim;			/* our own interrupt moderation */
 	struct ewma_post_gap post_gap;
 	u64 last_post;
-	/* Commands in flight at each post, summed over KACC_MOD_WINDOW. */
+	/* Commands in flight after each post, summed over KACC_MOD_WINDOW. */
 	u32 mod_inflight, mod_samples;
 	bool mod_one;			/* about one at a time: no moderation */
 	bool sq_shadow_bad;		/* an invalid shadow value, counted */

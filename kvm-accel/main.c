@@ -53,13 +53,54 @@ module_param_named(poll_usecs, kacc_poll_usecs, uint, 0644);
 MODULE_PARM_DESC(poll_usecs,
 		 "Microseconds the worker keeps polling its queues after the last work before it sleeps (default 50)");
 
-unsigned int kacc_irq_moderation_usecs = 256;
-module_param_named(irq_moderation_usecs, kacc_irq_moderation_usecs, uint, 0644);
+/* An integer module parameter within [min, max] (kp->arg first). */
+struct kacc_param_range {
+	int *value;
+	int min, max;
+};
+
+static int kacc_param_set_range(const char *val, const struct kernel_param *kp)
+{
+	const struct kacc_param_range *r = kp->arg;
+	int n, ret;
+
+	ret = kstrtoint(val, 0, &n);
+	if (ret)
+		return ret;
+	if (n < r->min || n > r->max)
+		return -EINVAL;
+	WRITE_ONCE(*r->value, n);
+	return 0;
+}
+
+static int kacc_param_get_range(char *buf, const struct kernel_param *kp)
+{
+	const struct kacc_param_range *r = kp->arg;
+
+	return sysfs_emit(buf, "%d\n", READ_ONCE(*r->value));
+}
+
+static const struct kernel_param_ops kacc_param_range_ops = {
+	.set = kacc_param_set_range,
+	.get = kacc_param_get_range,
+};
+
+/* At most NVMe's longest aggregation time (255 x 100 us). */
+int kacc_irq_moderation_usecs = 256;
+static struct kacc_param_range kacc_irq_moderation_usecs_range = {
+	&kacc_irq_moderation_usecs, 0, 25500,
+};
+module_param_cb(irq_moderation_usecs, &kacc_param_range_ops,
+		&kacc_irq_moderation_usecs_range, 0644);
 MODULE_PARM_DESC(irq_moderation_usecs,
-		 "Longest a completion waits for its interrupt when the worker moderates them, where the guest set no coalescing (default 256, 0: never)");
+		 "Longest a completion waits for its interrupt when the worker moderates them, where the guest set no coalescing (default 256, at most 25500, 0: never)");
 
 int kacc_irq_moderation_profile = -1;
-module_param_named(irq_moderation_profile, kacc_irq_moderation_profile, int, 0644);
+static struct kacc_param_range kacc_irq_moderation_profile_range = {
+	&kacc_irq_moderation_profile, -1, RDMA_DIM_PARAMS_NUM_PROFILES - 1,
+};
+module_param_cb(irq_moderation_profile, &kacc_param_range_ops,
+		&kacc_irq_moderation_profile_range, 0644);
 MODULE_PARM_DESC(irq_moderation_profile,
 		 "Moderation profile 0 (none) to 8 (most) for every queue that has several commands in flight, or -1 to let DIM choose per queue (default -1)");
 

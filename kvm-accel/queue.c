@@ -148,14 +148,15 @@ bool kacc_eventfd_fire(struct eventfd_ctx __rcu **slot)
  * the kernel's DIM for storage completion queues (rdma_dim, as ib_cq and
  * so NVMe over RDMA use it) steps through these profiles, one step per 64
  * interrupts, towards more completions per millisecond, then more per
- * interrupt, and back to the first when interrupts carry about one entry
- * (QD1: the guest waits for each). Where interrupts cost the guest exits
- * and its vCPU is the bottleneck, fewer of them is more IOPS. A profile
- * holds an interrupt for quarters of the usual time between completions,
- * so that every step makes a difference on any device; never longer than
- * irq_moderation_usecs.
+ * interrupt, and back to the first when interrupts carry about one entry.
+ * Where interrupts cost the guest exits and its vCPU is the bottleneck,
+ * fewer of them is more IOPS. A profile holds an interrupt for quarters of
+ * the usual time between completions, so that every step makes a
+ * difference on any device, and never longer than irq_moderation_usecs.
+ * A pair with about one command in flight (QD1: the guest waits for each)
+ * and error completions are never held.
  */
-#define KACC_MOD_WINDOW	64
+#define KACC_MOD_WINDOW	16	/* posts that decide "one at a time" */
 
 static const struct { u8 quarters; u8 thr; } kacc_mod_profiles[] = {
 	{ 0, 1 }, { 1, 2 }, { 2, 4 }, { 3, 4 }, { 4, 8 }, { 6, 8 },
@@ -163,24 +164,31 @@ static const struct { u8 quarters; u8 thr; } kacc_mod_profiles[] = {
 };
 static_assert(ARRAY_SIZE(kacc_mod_profiles) == RDMA_DIM_PARAMS_NUM_PROFILES);
 
-/* DIM chose a profile: kacc_qp_irq() applies it; measure again. */
+/* rdma_dim() queues it on a new profile; the worker applies it itself. */
 static void kacc_qp_dim_work(struct work_struct *work)
 {
-	struct dim *dim = container_of(work, struct dim, work);
-
-	WRITE_ONCE(dim->state, DIM_START_MEASURE);
 }
 
-static void kacc_qp_irq(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
+static u64 kacc_mod_max_ns(void)
 {
-	u64 max_ns = (u64)READ_ONCE(kacc_irq_moderation_usecs) * NSEC_PER_USEC;
+	return (u64)READ_ONCE(kacc_irq_moderation_usecs) * NSEC_PER_USEC;
+}
+
+/* @urgent: an error completion among those just posted. */
+static void kacc_qp_irq(struct kacc_dev *dev, struct kacc_qp *qp, u64 now,
+			bool urgent)
+{
 	int fixed = READ_ONCE(kacc_irq_moderation_profile);
-	unsigned int ix = qp->mod_one ? 0 : fixed >= 0 ? fixed :
-			  READ_ONCE(qp->dim.profile_ix);
+	u64 max_ns = kacc_mod_max_ns();
+	/* Only where the host set no coalescing: else DIM would measure that. */
+	bool adapt = max_ns && fixed < 0 && !qp->mod_one && qp->cq.coalesce &&
+		     !qp->cq.aggr_thr && !qp->cq.aggr_time;
 	u32 entries = qp->cq.pending;
+	unsigned int ix = 0;
 	u64 deadline = 0;
 
-	ix = min_t(unsigned int, ix, RDMA_DIM_PARAMS_NUM_PROFILES - 1);
+	if (max_ns && !urgent && !qp->mod_one)
+		ix = fixed >= 0 ? fixed : qp->dim.profile_ix;
 	qp->cq.mod_thr = kacc_mod_profiles[ix].thr;
 	qp->cq.mod_time_ns = min_t(u64, max_ns,
 				   ewma_post_gap_read(&qp->post_gap) *
@@ -190,8 +198,12 @@ static void kacc_qp_irq(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
 		qp->irq_deadline = 0;
 		if (kacc_eventfd_fire(&dev->vectors[qp->cq.vector]))
 			kacc_stat_inc(dev, irqs);
-		if (max_ns && fixed < 0)
+		if (adapt) {
 			rdma_dim(&qp->dim, entries);
+			/* The next interrupt uses the new profile: measure on. */
+			if (qp->dim.state == DIM_APPLY_NEW_PROFILE)
+				qp->dim.state = DIM_START_MEASURE;
+		}
 		break;
 	case NAC_IRQ_DEFER:
 		qp->irq_deadline = deadline;
@@ -200,6 +212,39 @@ static void kacc_qp_irq(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
 		qp->irq_deadline = 0;
 		break;
 	}
+}
+
+/* A new life for the pair's queues (create, hand-over): measure afresh. */
+static void kacc_qp_mod_reset(struct kacc_qp *qp)
+{
+	ewma_post_gap_init(&qp->post_gap);
+	qp->last_post = 0;
+	qp->mod_inflight = 0;
+	qp->mod_samples = 0;
+	qp->mod_one = false;
+}
+
+/*
+ * After a post: how many commands the guest has in flight (fetched and not
+ * posted, or posted and not reaped: a guest that leaves its CQ head behind
+ * looks busier, and only its own interrupts wait longer), averaged over
+ * KACC_MOD_WINDOW posts; and the time between posts, where it is short
+ * enough to matter (not idle time).
+ */
+static void kacc_qp_mod_sample(struct kacc_qp *qp, u64 now)
+{
+	u64 gap = now - qp->last_post;
+
+	qp->mod_inflight += (qp->cq.tail + qp->cq.size - qp->cq.head) %
+			    qp->cq.size + qp->outstanding;
+	if (++qp->mod_samples == KACC_MOD_WINDOW) {
+		qp->mod_one = qp->mod_inflight <= KACC_MOD_WINDOW * 5 / 4;
+		qp->mod_inflight = 0;
+		qp->mod_samples = 0;
+	}
+	if (qp->last_post && gap <= kacc_mod_max_ns())
+		ewma_post_gap_add(&qp->post_gap, gap);
+	qp->last_post = now;
 }
 
 /* Remove the eventfds in @slots[0 .. @n); under dev->lock. */
@@ -365,7 +410,7 @@ static bool kacc_qp_post(struct kacc_dev *dev, struct kacc_qp *qp)
 {
 	struct kacc_req *req, *tmp;
 	u64 now = ktime_get_ns();
-	bool posted = false;
+	bool posted = false, urgent = false;
 
 	kacc_qp_read_cq_shadow(dev, qp);
 	list_for_each_entry_safe(req, tmp, &qp->done, node) {
@@ -388,28 +433,13 @@ static bool kacc_qp_post(struct kacc_dev *dev, struct kacc_qp *qp)
 			}
 			break;
 		}
+		urgent |= req->status != 0;
 		kacc_req_retire(dev, qp, req, now);
 		posted = true;
 	}
 	if (posted) {
-		/*
-		 * A guest with one command in flight at a time waits for
-		 * each: holding its interrupt only adds latency, whatever
-		 * DIM's last measurement says.
-		 */
-		qp->mod_inflight += (qp->cq.tail + qp->cq.size - qp->cq.head) %
-				    qp->cq.size + qp->outstanding;
-		if (++qp->mod_samples == KACC_MOD_WINDOW) {
-			qp->mod_one = qp->mod_inflight <= KACC_MOD_WINDOW * 5 / 4;
-			qp->mod_inflight = 0;
-			qp->mod_samples = 0;
-		}
-		if (qp->last_post)
-			ewma_post_gap_add(&qp->post_gap,
-					  min_t(u64, now - qp->last_post,
-						NSEC_PER_SEC));
-		qp->last_post = now;
-		kacc_qp_irq(dev, qp, now);
+		kacc_qp_mod_sample(qp, now);
+		kacc_qp_irq(dev, qp, now, urgent);
 	}
 	return posted;
 }
@@ -498,7 +528,10 @@ static bool kacc_qp_run(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
 	bool fetch = kacc_qp_fetching(dev, qp);
 	bool work = false;
 
-	/* A stopped pair still owes the interrupt it deferred (coalescing). */
+	/*
+	 * A stopped pair still owes an interrupt it deferred (coalescing,
+	 * moderation).
+	 */
 	if (test_bit(KACC_QP_BROKEN, &qp->flags) ||
 	    (!fetch && !qp->outstanding && !qp->irq_deadline))
 		return false;
@@ -522,7 +555,7 @@ static bool kacc_qp_run(struct kacc_dev *dev, struct kacc_qp *qp, u64 now)
 	if (!list_empty(&qp->done))
 		work |= kacc_qp_post(dev, qp);
 	if (qp->irq_deadline && now >= qp->irq_deadline)
-		kacc_qp_irq(dev, qp, now);
+		kacc_qp_irq(dev, qp, now, false);
 	if (fetch)
 		work |= kacc_qp_fetch(dev, qp);
 	return work;
@@ -874,7 +907,7 @@ static struct kacc_qp *kacc_qp_create(struct kacc_dev *dev,
 	atomic_set(&qp->db_pending, 0);
 	INIT_WORK(&qp->dim.work, kacc_qp_dim_work);
 	qp->dim.tune_state = DIM_GOING_RIGHT;	/* as ib_cq starts it */
-	ewma_post_gap_init(&qp->post_gap);
+	kacc_qp_mod_reset(qp);
 	if (nac_sq_init(&qp->sq, p->qid, p->qid, p->sq_gpa, p->sq_entries) ||
 	    nac_cq_init(&qp->cq, p->qid, p->vector, ien, p->cq_gpa,
 			p->cq_entries)) {
@@ -1276,6 +1309,7 @@ static long kacc_qp_set_state(struct kacc_dev *dev, struct kacc_qp *qp,
 	qp->cq.phase = s->cq_phase;
 	qp->cq.pending = 0;
 	qp->irq_deadline = 0;
+	kacc_qp_mod_reset(qp);
 	clear_bit(KACC_QP_DB_ERROR, &qp->flags);
 	clear_bit(KACC_QP_HANDED_OVER, &qp->flags);
 	return 0;

@@ -77,9 +77,10 @@ struct nac_cq {
 	uint32_t pending;	/* entries posted since the last interrupt */
 	uint64_t pending_since;	/* ns timestamp of the first of those */
 	/*
-	 * Moderation the controller chooses where the host set none: an
-	 * interrupt once mod_thr entries wait, or the first has waited
-	 * mod_time_ns. 0 (either) is off.
+	 * Moderation the controller chooses where the host set no
+	 * coalescing (aggr_thr and aggr_time 0): an interrupt once mod_thr
+	 * entries wait, or the first has waited mod_time_ns. 0 (either) is
+	 * off.
 	 */
 	uint32_t mod_thr;
 	uint32_t mod_time_ns;

@@ -402,8 +402,25 @@ static void test_irq_moderation(void)
 	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
 	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 400000, &deadline), ==,
 			NAC_IRQ_NOW);
-	/* The host's coalescing replaces ours: 2 entries or 100 us. */
+	/* A full CQ: the host must reap first. */
+	g_assert_cmpint(nac_cq_doorbell(&cq, cq.tail), ==, 0);
+	cq.mod_thr = 64;
 	cq.mod_time_ns = 1000000;
+	for (i = 0; i < 62; i++)
+		g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 410000, &deadline), ==,
+			NAC_IRQ_DEFER);
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_true(nac_cq_full(&cq));
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 410001, &deadline), ==,
+			NAC_IRQ_NOW);
+	g_assert_cmpint(nac_cq_doorbell(&cq, cq.tail), ==, 0);
+	/* The host set a time with a one-entry threshold: no delay. */
+	cq.aggr_time = 1;
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 420000, &deadline), ==,
+			NAC_IRQ_NOW);
+	/* The host's coalescing replaces ours: 2 entries or 100 us. */
 	cq.aggr_thr = 1;
 	cq.aggr_time = 1;
 	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
@@ -434,6 +451,15 @@ static void test_irq_host_polling(void)
 	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
 	fake_mem_put32(&fm, DB_CQ, 3);
 	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 0, &deadline), ==,
+			NAC_IRQ_NONE);
+	/* Held by moderation, then the host polled it: none either. */
+	cq.mod_thr = 4;
+	cq.mod_time_ns = 100000;
+	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 1000, &deadline), ==,
+			NAC_IRQ_DEFER);
+	fake_mem_put32(&fm, DB_CQ, 4);
+	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 101000, &deadline), ==,
 			NAC_IRQ_NONE);
 	teardown();
 }

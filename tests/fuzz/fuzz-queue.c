@@ -45,8 +45,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	cq.aggr_thr = data[1] >> 4;
 	cq.aggr_time = data[2] >> 4;
-	cq.mod_thr = data[3] >> 6;
-	cq.mod_time_ns = (data[3] >> 4 & 3) * 50000;
 
 	for (i = 4; i + 2 < size; i += 3) {
 		uint16_t v = data[i + 1] | data[i + 2] << 8;
@@ -83,10 +81,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 6:
 			now += v * 1000ULL;
-			nac_cq_irq(&cq, &fm.mem, now, &deadline);
+			/* A held interrupt is due within the longest hold. */
+			if (nac_cq_irq(&cq, &fm.mem, now, &deadline) ==
+			    NAC_IRQ_DEFER &&
+			    (deadline <= now ||
+			     deadline > cq.pending_since +
+					(cq.aggr_time * 100000ULL > cq.mod_time_ns ?
+					 cq.aggr_time * 100000ULL : cq.mod_time_ns)))
+				abort();
 			break;
 		case 7:
 			cq.coalesce = v & 1;
+			cq.mod_thr = v >> 1 & 0x3f;
+			cq.mod_time_ns = (v >> 7) * 1000;
 			break;
 		}
 		check(&sq, &cq);

@@ -13,7 +13,9 @@
 # worker (schedstat), and print one line per run:
 #   # bench-raw: DEV RUN ROUND IOS IOPS MEAN_US P99_US EXITS MMIO_EXITS
 #     IO_EXITS IRQ_INJ QEMU_USER_US QEMU_SYS_US VCPU_US WORKER_US DEV_IRQS
-# (DEV_IRQS: the interrupts kvm-accel sent, kernel mode only, else "-")
+#     WINDOW_US
+# (DEV_IRQS: the interrupts kvm-accel sent, kernel mode only, else "-";
+# WINDOW_US: how long the counters ran, around the run)
 # (counters and times are totals over the run: the host divides by IOS).
 # (RUN: a workload of tests/kvm/bench-fio.sh.) First the backend alone:
 # fio in L1 on the backend ("backend").
@@ -56,7 +58,13 @@ ok "KVM, kvm-accel, backend $backend (poll queues: $(cat /sys/block/${backend#/d
 r=1
 while [ $r -le "$rounds" ]; do
     for qd in $(echo "$qds" | tr , ' '); do
-        echo "# bench-raw: backend $qd $r $(bench_fio "$qd" $backend "$secs") - - - - - - - - -"
+        [ "$qd" = idle ] && continue
+        res=$(bench_fio "$qd" $backend "$secs")
+        if [ "$(echo $res | wc -w)" -eq 4 ]; then
+            echo "# bench-raw: backend $qd $r $res - - - - - - - - -"
+        else
+            echo "# bench: fio on the backend failed ($qd, round $r)"
+        fi
     done
     r=$((r + 1))
 done
@@ -104,11 +112,11 @@ bench_one() {
                     awk -v run="$*" -v hz=$L2_HZ '
                         NR == FNR { a[$1] = $2; next }
                         { d[$1] = $2 - a[$1] }
-                        END { printf "# bench-raw: %s %d %d %d %d %d %d %d %d %s\n", run,
+                        END { printf "# bench-raw: %s %d %d %d %d %d %d %d %d %s %d\n", run,
                               d["exits"], d["mmio_exits"], d["io_exits"], d["irq_injections"],
                               d["quser"] * 1e6 / hz, d["qsys"] * 1e6 / hz,
                               d["vcpu"] * 1e6 / hz, d["worker"] / 1000,
-                              ("devirqs" in a) ? d["devirqs"] : "-"
+                              ("devirqs" in a) ? d["devirqs"] : "-", d["clock"]
                               printf "# bench-threads: %s:", run
                               for (k in d) if (k ~ /^thread:/ && (d[k] || d["threadsys:" substr(k, 8)]))
                                   printf " %s %d/%d ms", substr(k, 8), d[k] * 1000 / hz, d["threadsys:" substr(k, 8)] * 1000 / hz
@@ -156,6 +164,6 @@ else
 fi
 echo 1 > "$mdev/remove"
 rmmod kvm_accel
-[ "$kind" = file ] && losetup -d /dev/loop0
+[ "$kind" = file ] && losetup -d /dev/loop0 && umount /ram
 echo "1..$n"
 [ "$fail" -eq 0 ]

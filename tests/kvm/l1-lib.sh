@@ -179,7 +179,7 @@ l2_judge() {
 # l2_snapshot: KVM's counters (debugfs kvm/, mounted by the caller) and
 # the CPU time of L2's QEMU threads and of kvm-accel's workers, now, as
 # "key value" lines (times of /proc/PID/stat in 1/L2_HZ s, the workers'
-# in ns). Start L2 with -name ...,debug-threads=on so that vCPU threads
+# in ns), and the clock (us since boot). Start L2 with -name ...,debug-threads=on so that vCPU threads
 # have their names.
 l2_snapshot() {
     for c in exits mmio_exits io_exits irq_injections; do
@@ -204,6 +204,7 @@ l2_snapshot() {
         esac
     done
     echo "worker $w"
+    echo "clock $(awk '{ printf "%d", $1 * 1000000 }' /proc/uptime)"
 }
 L2_HZ=100    # USER_HZ: the unit of /proc/PID/stat times
 

@@ -54,6 +54,7 @@ while [ $r -le "$rounds" ]; do
             sleep 2
             res=$(bench_fio "$qd" "$dev" "$secs")
             sleep 4
+            # A failed fio makes a short cue, which L1 reports and skips.
             echo "@@bench: end $s $qd $r $res@@"
         done
     done

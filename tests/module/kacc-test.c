@@ -1955,23 +1955,50 @@ static void test_concurrency(void)
 	ok(!errors, "DESTROY_QUEUE_PAIR of 4 queues with commands in flight");
 }
 
-/* Set a kvm-accel parameter; its old value goes to @old (if given). */
-static void set_param(const char *name, const char *value, char old[32])
+/* Set a kvm-accel parameter; 0, or -errno with errno set. */
+static int set_param(const char *name, const char *value)
 {
 	char path[128];
-	FILE *f;
+	int fd, ret = 0;
 
 	snprintf(path, sizeof(path), "/sys/module/kvm_accel/parameters/%s",
 		 name);
-	if (old) {
-		f = fopen(path, "r");
-		if (!f || !fgets(old, 32, f))
-			bail("cannot read %s", path);
-		fclose(f);
-	}
-	f = fopen(path, "w");
-	if (!f || fputs(value, f) < 0 || fclose(f))
-		bail("cannot set %s", path);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, strlen(value)) < 0)
+		ret = -errno;
+	close(fd);
+	errno = -ret;
+	return ret;
+}
+
+/* What test_moderation() changed, put back however the run ends. */
+static char saved_usecs[32], saved_profile[32];
+
+static void restore_moderation(void)
+{
+	if (saved_profile[0])
+		set_param("irq_moderation_profile", saved_profile);
+	if (saved_usecs[0])
+		set_param("irq_moderation_usecs", saved_usecs);
+}
+
+static void read_param(const char *name, char buf[32])
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/kvm_accel/parameters/%s",
+		 name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, 31);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		bail("cannot read %s", path);
+	buf[n] = 0;
 }
 
 /*
@@ -1983,17 +2010,24 @@ static void set_param(const char *name, const char *value, char old[32])
  */
 static void test_moderation(void)
 {
-	enum { QD = 32, TOTAL = 2048, SERIAL = 160 };
+	enum { QD = 32, TOTAL = 2048, SERIAL = 128, TIMED = 64 };
 	uint64_t bufs = galloc((uint64_t)QD * PAGE, PAGE);
 	unsigned int sent = 0, done = 0, errors = 0, silent = 0, i;
 	uint64_t irqs, t0 = 0, serial_ns;
-	char old_usecs[32], old_profile[32];
 	struct nac_cqe c;
 	struct nac_sqe s;
 	struct tq q;
 
-	set_param("irq_moderation_usecs", "20000", old_usecs);
-	set_param("irq_moderation_profile", "8", old_profile);
+	read_param("irq_moderation_usecs", saved_usecs);
+	read_param("irq_moderation_profile", saved_profile);
+	atexit(restore_moderation);
+	fails(set_param("irq_moderation_profile", "9") ? -1 : 0, EINVAL,
+	      "irq_moderation_profile 9 (profiles are 0 to 8) is refused");
+	fails(set_param("irq_moderation_usecs", "25501") ? -1 : 0, EINVAL,
+	      "irq_moderation_usecs 25501 (NVMe's longest time is 25500) is refused");
+	if (set_param("irq_moderation_usecs", "20000") ||
+	    set_param("irq_moderation_profile", "8"))
+		bail("cannot set the moderation parameters");
 	tq_init(&q, d1.fd, 20, 64, 64, TQ_SHADOW, 2, irqfd[2], 0);
 	if (tq_create(&q))
 		bail("create queue 20");
@@ -2025,23 +2059,27 @@ static void test_moderation(void)
 	   "moderated: %u of %u completions at QD%u announced, %u errors, %llu interrupts%s",
 	   done, TOTAL, QD, errors, (unsigned long long)irqs,
 	   silent ? "; entries waited 1 s without one" : "");
+	tq_destroy(&q);
 
-	/* One at a time: after a window of them, none is held. */
+	/* One at a time: from the second window of them on, none is held. */
+	tq_init(&q, d1.fd, 20, 64, 64, TQ_SHADOW, 2, irqfd[2], 0);
+	if (tq_create(&q))
+		bail("create queue 20 again");
 	for (i = 0; i < SERIAL; i++) {
-		if (i == SERIAL - 96)
+		if (i == SERIAL - TIMED)
 			t0 = now_ns();
 		sqe_rw(&s, NAC_CMD_READ, i * 8, 8);
 		s.dptr1 = bufs;
 		if (tq_cmd(&q, &s))
 			errors++;
 	}
-	serial_ns = (now_ns() - t0) / 96;
+	serial_ns = (now_ns() - t0) / TIMED;
 	ok(!errors && serial_ns < 5000000,
 	   "moderated, QD1: %llu us per command (a held one: 20000), %u errors",
 	   (unsigned long long)serial_ns / 1000, errors);
 	tq_destroy(&q);
-	set_param("irq_moderation_profile", old_profile, NULL);
-	set_param("irq_moderation_usecs", old_usecs, NULL);
+	restore_moderation();
+	saved_usecs[0] = saved_profile[0] = 0;
 }
 
 /* QEMU unmaps guest memory under running queues. */

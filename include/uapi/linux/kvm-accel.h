@@ -326,7 +326,7 @@ struct kvm_accel_queue_state {
 /* The guest wrote an invalid doorbell value (Invalid Doorbell Write Value). */
 #define KVM_ACCEL_QS_DB_ERROR		(1u << 2)
 /*
- * The pair owed the host an interrupt it deferred (interrupt coalescing)
+ * The pair owed the host an interrupt it deferred (coalescing, moderation)
  * for CQEs already posted: the caller of GET_QUEUE_STATE sends it.
  */
 #define KVM_ACCEL_QS_IRQ_PENDING	(1u << 3)
