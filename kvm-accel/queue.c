@@ -156,7 +156,7 @@ bool kacc_eventfd_fire(struct eventfd_ctx __rcu **slot)
  * A pair with about one command in flight (QD1: the guest waits for each)
  * and error completions are never held.
  */
-#define KACC_MOD_WINDOW	16	/* posts that decide "one at a time" */
+#define KACC_MOD_WINDOW	64	/* posts that decide "one at a time" */
 
 static const struct { u8 quarters; u8 thr; } kacc_mod_profiles[] = {
 	{ 0, 1 }, { 1, 2 }, { 2, 4 }, { 3, 4 }, { 4, 8 }, { 6, 8 },
@@ -228,12 +228,12 @@ static void kacc_qp_mod_reset(struct kacc_qp *qp)
  * After a post: how many commands the guest has in flight (fetched and not
  * posted, or posted and not reaped: a guest that leaves its CQ head behind
  * looks busier, and only its own interrupts wait longer), averaged over
- * KACC_MOD_WINDOW posts; and the time between posts, where it is short
- * enough to matter (not idle time).
+ * KACC_MOD_WINDOW posts; and the time between posts, counting idle time
+ * as no more than the longest hold.
  */
 static void kacc_qp_mod_sample(struct kacc_qp *qp, u64 now)
 {
-	u64 gap = now - qp->last_post;
+	u64 gap = min(now - qp->last_post, kacc_mod_max_ns());
 
 	qp->mod_inflight += (qp->cq.tail + qp->cq.size - qp->cq.head) %
 			    qp->cq.size + qp->outstanding;
@@ -242,7 +242,7 @@ static void kacc_qp_mod_sample(struct kacc_qp *qp, u64 now)
 		qp->mod_inflight = 0;
 		qp->mod_samples = 0;
 	}
-	if (qp->last_post && gap <= kacc_mod_max_ns())
+	if (qp->last_post)
 		ewma_post_gap_add(&qp->post_gap, gap);
 	qp->last_post = now;
 }

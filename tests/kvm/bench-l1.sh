@@ -117,6 +117,12 @@ bench_one() {
                               d["quser"] * 1e6 / hz, d["qsys"] * 1e6 / hz,
                               d["vcpu"] * 1e6 / hz, d["worker"] / 1000,
                               ("devirqs" in a) ? d["devirqs"] : "-", d["clock"]
+                              # Some of the KVM counters of exits (they
+                              # overlap: no sum): halts, host interrupts
+                              # (kicks), interrupt windows, and emulated
+                              # instructions (MMIO doorbells).
+                              printf "# bench-exits: %s: %d exits; halt %d, host irq %d, irq window %d, emulated insns %d\n", run,
+                                  d["exits"], d["halt_exits"], d["irq_exits"], d["irq_window_exits"], d["insn_emulation"]
                               printf "# bench-threads: %s:", run
                               for (k in d) if (k ~ /^thread:/ && (d[k] || d["threadsys:" substr(k, 8)]))
                                   printf " %s %d/%d ms", substr(k, 8), d[k] * 1000 / hz, d["threadsys:" substr(k, 8)] * 1000 / hz

@@ -182,8 +182,9 @@ l2_judge() {
 # in ns), and the clock (us since boot). Start L2 with -name ...,debug-threads=on so that vCPU threads
 # have their names.
 l2_snapshot() {
-    for c in exits mmio_exits io_exits irq_injections; do
-        echo "$c $(cat /sys/kernel/debug/kvm/$c)"
+    for c in exits mmio_exits io_exits irq_injections halt_exits irq_exits \
+             irq_window_exits insn_emulation; do
+        echo "$c $(cat /sys/kernel/debug/kvm/$c 2>/dev/null || echo 0)"
     done
     # utime, stime, guest_time: fields 14, 15, 43 after the "(comm)".
     for t in /proc/$l2_pid/task/*; do

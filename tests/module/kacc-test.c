@@ -2010,7 +2010,8 @@ static void read_param(const char *name, char buf[32])
  */
 static void test_moderation(void)
 {
-	enum { QD = 32, TOTAL = 2048, SERIAL = 128, TIMED = 64 };
+	/* SERIAL: two of the module's 64-post windows, then TIMED more. */
+	enum { QD = 32, TOTAL = 2048, SERIAL = 192, TIMED = 64 };
 	uint64_t bufs = galloc((uint64_t)QD * PAGE, PAGE);
 	unsigned int sent = 0, done = 0, errors = 0, silent = 0, i;
 	uint64_t irqs, t0 = 0, serial_ns;
@@ -2075,7 +2076,7 @@ static void test_moderation(void)
 	}
 	serial_ns = (now_ns() - t0) / TIMED;
 	ok(!errors && serial_ns < 5000000,
-	   "moderated, QD1: %llu us per command (a held one: 20000), %u errors",
+	   "moderated, QD1: %llu us per command (a held one: up to 20000), %u errors",
 	   (unsigned long long)serial_ns / 1000, errors);
 	tq_destroy(&q);
 	restore_moderation();
