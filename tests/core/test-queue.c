@@ -300,6 +300,16 @@ static void test_cq_arm_eventidx(void)
 	teardown();
 }
 
+/* Post one entry, then ask about the interrupt at @now. */
+static void post_irq(struct nac_cq *cq, uint64_t now, enum nac_irq want,
+		     uint64_t *deadline)
+{
+	struct nac_cqe c = { 0 };
+
+	g_assert_cmpint(nac_cq_post(cq, &fm.mem, &c), ==, 0);
+	g_assert_cmpint(nac_cq_irq(cq, &fm.mem, now, deadline), ==, want);
+}
+
 static void test_irq_decisions(void)
 {
 	struct nac_cq cq;
@@ -311,9 +321,7 @@ static void test_irq_decisions(void)
 	g_assert_cmpint(nac_cq_init(&cq, 1, 0, true, CQ_BASE, 64), ==, 0);
 	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 1000, &deadline), ==,
 			NAC_IRQ_NONE);
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 1000, &deadline), ==,
-			NAC_IRQ_NOW);
+	post_irq(&cq, 1000, NAC_IRQ_NOW, &deadline);
 	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 1000, &deadline), ==,
 			NAC_IRQ_NONE);
 
@@ -321,9 +329,7 @@ static void test_irq_decisions(void)
 	cq.aggr_thr = 3;
 	cq.aggr_time = 2;
 	for (i = 0; i < 3; i++) {
-		g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-		g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 10000 + i, &deadline),
-				==, NAC_IRQ_DEFER);
+		post_irq(&cq, 10000 + i, NAC_IRQ_DEFER, &deadline);
 		g_assert_cmpuint(deadline, ==, 10000 + 200000);
 	}
 	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 210000, &deadline), ==,
@@ -335,22 +341,16 @@ static void test_irq_decisions(void)
 
 	/* The vector opted out of coalescing (Interrupt Vector Config CD). */
 	cq.coalesce = false;
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 400000, &deadline), ==,
-			NAC_IRQ_NOW);
+	post_irq(&cq, 400000, NAC_IRQ_NOW, &deadline);
 
 	/* Aggregation time 0 means no delay. */
 	cq.coalesce = true;
 	cq.aggr_time = 0;
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 500000, &deadline), ==,
-			NAC_IRQ_NOW);
+	post_irq(&cq, 500000, NAC_IRQ_NOW, &deadline);
 
 	/* Interrupts disabled for this CQ (IEN = 0). */
 	cq.irq_enabled = false;
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 600000, &deadline), ==,
-			NAC_IRQ_NONE);
+	post_irq(&cq, 600000, NAC_IRQ_NONE, &deadline);
 	teardown();
 }
 
@@ -368,18 +368,12 @@ static void test_irq_moderation(void)
 	cq.mod_thr = 4;
 	cq.mod_time_ns = 100000;
 	for (i = 0; i < 3; i++) {
-		g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-		g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 10000 + i, &deadline),
-				==, NAC_IRQ_DEFER);
+		post_irq(&cq, 10000 + i, NAC_IRQ_DEFER, &deadline);
 		g_assert_cmpuint(deadline, ==, 10000 + 100000);
 	}
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 20000, &deadline), ==,
-			NAC_IRQ_NOW);
+	post_irq(&cq, 20000, NAC_IRQ_NOW, &deadline);
 	/* None waits longer than the time. */
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 30000, &deadline), ==,
-			NAC_IRQ_DEFER);
+	post_irq(&cq, 30000, NAC_IRQ_DEFER, &deadline);
 	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 129999, &deadline), ==,
 			NAC_IRQ_DEFER);
 	g_assert_cmpuint(deadline, ==, 130000);
@@ -388,20 +382,14 @@ static void test_irq_moderation(void)
 
 	/* A vector that opted out of coalescing is not moderated either. */
 	cq.coalesce = false;
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 200000, &deadline), ==,
-			NAC_IRQ_NOW);
+	post_irq(&cq, 200000, NAC_IRQ_NOW, &deadline);
 	cq.coalesce = true;
 	/* A threshold of one entry, or no time: at once. */
 	cq.mod_thr = 1;
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 300000, &deadline), ==,
-			NAC_IRQ_NOW);
+	post_irq(&cq, 300000, NAC_IRQ_NOW, &deadline);
 	cq.mod_thr = 4;
 	cq.mod_time_ns = 0;
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 400000, &deadline), ==,
-			NAC_IRQ_NOW);
+	post_irq(&cq, 400000, NAC_IRQ_NOW, &deadline);
 	/* A full CQ: the host must reap first. */
 	g_assert_cmpint(nac_cq_doorbell(&cq, cq.tail), ==, 0);
 	cq.mod_thr = 64;
@@ -417,19 +405,13 @@ static void test_irq_moderation(void)
 	g_assert_cmpint(nac_cq_doorbell(&cq, cq.tail), ==, 0);
 	/* The host set a time with a one-entry threshold: no delay. */
 	cq.aggr_time = 1;
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 420000, &deadline), ==,
-			NAC_IRQ_NOW);
+	post_irq(&cq, 420000, NAC_IRQ_NOW, &deadline);
 	/* The host's coalescing replaces ours: 2 entries or 100 us. */
 	cq.aggr_thr = 1;
 	cq.aggr_time = 1;
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 500000, &deadline), ==,
-			NAC_IRQ_DEFER);
+	post_irq(&cq, 500000, NAC_IRQ_DEFER, &deadline);
 	g_assert_cmpuint(deadline, ==, 500000 + 100000);
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 500001, &deadline), ==,
-			NAC_IRQ_NOW);
+	post_irq(&cq, 500001, NAC_IRQ_NOW, &deadline);
 	teardown();
 }
 
@@ -455,9 +437,7 @@ static void test_irq_host_polling(void)
 	/* Held by moderation, then the host polled it: none either. */
 	cq.mod_thr = 4;
 	cq.mod_time_ns = 100000;
-	g_assert_cmpint(nac_cq_post(&cq, &fm.mem, &c), ==, 0);
-	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 1000, &deadline), ==,
-			NAC_IRQ_DEFER);
+	post_irq(&cq, 1000, NAC_IRQ_DEFER, &deadline);
 	fake_mem_put32(&fm, DB_CQ, 4);
 	g_assert_cmpint(nac_cq_irq(&cq, &fm.mem, 101000, &deadline), ==,
 			NAC_IRQ_NONE);
