@@ -248,11 +248,11 @@ enum nac_irq nac_cq_irq(struct nac_cq *cq, const struct nac_mem *mem,
 	 * not a vector that opted out of coalescing, nor a full CQ (the host
 	 * must make room before anything else completes).
 	 */
-	if (cq->coalesce && cq->aggr_thr && cq->aggr_time) {
-		if (cq->pending <= cq->aggr_thr)
+	if (cq->aggr_thr && cq->aggr_time) {
+		if (cq->coalesce && cq->pending <= cq->aggr_thr)
 			due = (uint64_t)cq->aggr_time * 100000;
-	} else if (cq->coalesce && !cq->aggr_thr && !cq->aggr_time &&
-		   cq->mod_time_ns && cq->pending < cq->mod_thr &&
+	} else if (cq->mod_time_ns && cq->coalesce && !cq->aggr_thr &&
+		   !cq->aggr_time && cq->pending < cq->mod_thr &&
 		   !nac_cq_full(cq)) {
 		due = cq->mod_time_ns;
 	}
